@@ -1,0 +1,109 @@
+/** The organization switcher in the app bar; "new organization" creates one and switches to it. */
+import { useState, useSyncExternalStore } from 'react';
+import {
+  Button,
+  Dialog,
+  DialogActions,
+  DialogContent,
+  DialogTitle,
+  ListSubheader,
+  MenuItem,
+  Select,
+  TextField,
+} from '@mui/material';
+import Add from '@mui/icons-material/Add';
+import { useNotify, useTranslate } from 'react-admin';
+import { session } from '../providers/session';
+import { api } from '../providers/http';
+import { loadMe } from '../providers/authProvider';
+
+const NEW = '__new__';
+
+export function useSession() {
+  const me = useSyncExternalStore(session.subscribe, session.getMe, session.getMe);
+  const orgId = useSyncExternalStore(session.subscribe, session.getOrgId, session.getOrgId);
+  return { me, orgId };
+}
+
+/** Switching remounts the admin (App keys it on the switch epoch), so no cached data of the previous org survives. */
+export function switchOrganization(orgId: string): void {
+  if (window.location.hash && window.location.hash !== '#/') window.location.hash = '#/';
+  session.switchOrg(orgId);
+}
+
+export function OrgSwitcher() {
+  const translate = useTranslate();
+  const notify = useNotify();
+  const { me, orgId } = useSession();
+  const [open, setOpen] = useState(false);
+  const [name, setName] = useState('');
+  const memberships = me?.memberships ?? [];
+  if (!me) return null;
+
+  const create = async () => {
+    try {
+      const org = await api<{ id: string }>('/orgs', {
+        method: 'POST',
+        body: { name: name.trim() },
+      });
+      await loadMe(true);
+      setOpen(false);
+      setName('');
+      switchOrganization(String(org.id));
+    } catch (err) {
+      notify((err as Error).message, { type: 'error' });
+    }
+  };
+
+  return (
+    <>
+      <Select
+        size="small"
+        value={orgId ?? ''}
+        onChange={(e) => {
+          if (e.target.value === NEW) setOpen(true);
+          else switchOrganization(String(e.target.value));
+        }}
+        inputProps={{ 'aria-label': translate('np.org.switch') }}
+        data-testid="org-switcher"
+        sx={{
+          color: 'inherit',
+          mx: 1,
+          maxWidth: { xs: 130, sm: 240 },
+          '& .MuiOutlinedInput-notchedOutline': { borderColor: 'rgba(255,255,255,0.4)' },
+          '& .MuiSvgIcon-root': { color: 'inherit' },
+        }}
+      >
+        <ListSubheader>{translate('np.org.organizations')}</ListSubheader>
+        {memberships.map((m) => (
+          <MenuItem key={m.organization.id} value={String(m.organization.id)}>
+            {m.organization.name} · {translate(`np.roles.${m.role}`)}
+          </MenuItem>
+        ))}
+        <MenuItem value={NEW}>
+          <Add fontSize="small" sx={{ mr: 1 }} />
+          {translate('np.org.new')}
+        </MenuItem>
+      </Select>
+      <Dialog open={open} onClose={() => setOpen(false)}>
+        <DialogTitle>{translate('np.org.new')}</DialogTitle>
+        <DialogContent>
+          <TextField
+            autoFocus
+            fullWidth
+            margin="dense"
+            label={translate('np.org.name')}
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+          />
+        </DialogContent>
+        <DialogActions>
+          <Button onClick={() => setOpen(false)}>{translate('ra.action.cancel')}</Button>
+          <Button variant="contained" disabled={!name.trim()} onClick={() => void create()}>
+            {translate('ra.action.create')}
+          </Button>
+        </DialogActions>
+      </Dialog>
+    </>
+  );
+}

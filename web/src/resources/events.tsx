@@ -1,0 +1,182 @@
+import {
+  ArrayField,
+  Datagrid,
+  FunctionField,
+  List,
+  Labeled,
+  ReferenceArrayField,
+  ReferenceField,
+  SearchInput,
+  SelectInput,
+  Show,
+  SimpleShowLayout,
+  TextField,
+  useRecordContext,
+  useTranslate,
+} from 'react-admin';
+import { Box, Table, TableBody, TableCell, TableRow, Typography } from '@mui/material';
+import { ResponsiveDatagrid } from '../components/ResponsiveDatagrid';
+import { DateTimeField } from '../components/DateTime';
+import { JsonBlock } from '../components/JsonBlock';
+import { StatusChip } from '../components/StatusChip';
+
+const sourceChoices = ['mail', 'webhook', 'api'].map((id) => ({
+  id,
+  name: `np.events.source_${id}`,
+}));
+
+/** Matched rules as ids (`matchedRuleIds`) or objects (`matchedRules: [{id|ruleId, name}]`). */
+export function matchedRuleIds(record: Record<string, unknown> | undefined): string[] {
+  if (!record) return [];
+  if (Array.isArray(record.matchedRuleIds)) return record.matchedRuleIds.map(String);
+  if (Array.isArray(record.matchedRules))
+    return record.matchedRules.map((r: unknown) =>
+      typeof r === 'object' && r !== null
+        ? String((r as { id?: unknown; ruleId?: unknown }).id ?? (r as { ruleId?: unknown }).ruleId)
+        : String(r),
+    );
+  return [];
+}
+
+const eventTitle = (r: Record<string, unknown>) =>
+  String(r.subject ?? r.summary ?? r.title ?? (r.source === 'webhook' ? 'webhook' : (r.id ?? '')));
+
+export function EventList() {
+  return (
+    <List
+      filters={[
+        <SearchInput source="q" alwaysOn key="q" />,
+        <SelectInput source="source" choices={sourceChoices} key="source" alwaysOn />,
+      ]}
+      sort={{ field: 'createdAt', order: 'DESC' }}
+    >
+      <ResponsiveDatagrid
+        primaryText={eventTitle}
+        secondaryText={(r) => `${r.source ?? ''} · ${r.from ?? ''}`}
+        tertiaryText={(r) => r.createdAt}
+      >
+        <DateTimeField source="createdAt" />
+        <TextField source="source" />
+        <FunctionField source="subject" render={eventTitle} />
+        <TextField source="from" emptyText="" />
+        <FunctionField
+          source="matchedRules"
+          sortable={false}
+          render={(r) => matchedRuleIds(r).length}
+        />
+        <StatusChip source="status" />
+      </ResponsiveDatagrid>
+    </List>
+  );
+}
+
+function HeadersTable() {
+  const record = useRecordContext();
+  const translate = useTranslate();
+  const raw = record?.headers;
+  const rows: [string, string][] = Array.isArray(raw)
+    ? raw.map((h: { name?: string; key?: string; value?: unknown }) => [
+        String(h.name ?? h.key ?? ''),
+        String(h.value ?? ''),
+      ])
+    : raw && typeof raw === 'object'
+      ? Object.entries(raw as Record<string, unknown>).map(([k, v]) => [
+          k,
+          Array.isArray(v) ? v.join(', ') : String(v),
+        ])
+      : [];
+  if (rows.length === 0) return null;
+  return (
+    <Labeled label={translate('resources.events.fields.headers')} fullWidth>
+      <Box sx={{ overflowX: 'auto', maxHeight: 320 }}>
+        <Table size="small">
+          <TableBody>
+            {rows.map(([k, v], i) => (
+              <TableRow key={i}>
+                <TableCell sx={{ fontWeight: 600, whiteSpace: 'nowrap', verticalAlign: 'top' }}>
+                  {k}
+                </TableCell>
+                <TableCell sx={{ wordBreak: 'break-word' }}>{v}</TableCell>
+              </TableRow>
+            ))}
+          </TableBody>
+        </Table>
+      </Box>
+    </Labeled>
+  );
+}
+
+function MatchedRules() {
+  const record = useRecordContext();
+  const translate = useTranslate();
+  const ids = matchedRuleIds(record);
+  if (ids.length === 0)
+    return <Typography variant="body2">{translate('np.events.no_rules')}</Typography>;
+  return (
+    <ReferenceArrayField
+      record={{ id: record!.id, ids }}
+      source="ids"
+      reference="rules"
+      label="resources.events.fields.matchedRules"
+    />
+  );
+}
+
+function BodyBlock() {
+  const record = useRecordContext();
+  const translate = useTranslate();
+  if (!record) return null;
+  return (
+    <>
+      {record.text ? (
+        <Labeled label={translate('resources.events.fields.text')} fullWidth>
+          <JsonBlock value={String(record.text)} />
+        </Labeled>
+      ) : null}
+      {record.body !== undefined && record.body !== null ? (
+        <Labeled label={translate('resources.events.fields.body')} fullWidth>
+          <JsonBlock value={record.body} />
+        </Labeled>
+      ) : null}
+      {record.error ? (
+        <Labeled label={translate('resources.events.fields.error')} fullWidth>
+          <JsonBlock value={String(record.error)} />
+        </Labeled>
+      ) : null}
+    </>
+  );
+}
+
+export function EventShow() {
+  return (
+    <Show>
+      <SimpleShowLayout>
+        <DateTimeField source="createdAt" />
+        <TextField source="source" />
+        <ReferenceField source="mailboxId" reference="mailboxes" link="show" emptyText="—" />
+        <ReferenceField source="webhookId" reference="webhooks" link="show" emptyText="—" />
+        <TextField source="from" emptyText="—" />
+        <TextField source="to" emptyText="—" />
+        <TextField source="subject" emptyText="—" />
+        <HeadersTable />
+        <BodyBlock />
+        <Labeled label="resources.events.fields.matchedRules">
+          <MatchedRules />
+        </Labeled>
+        <ArrayField source="notifications" emptyText="—">
+          <Datagrid bulkActionButtons={false} rowClick={(id) => `/notifications/${id}/show`}>
+            <TextField source="id" />
+            <StatusChip source="status" />
+          </Datagrid>
+        </ArrayField>
+        <ArrayField source="deliveries" emptyText="—">
+          <Datagrid bulkActionButtons={false} rowClick={(id) => `/deliveries/${id}/show`}>
+            <StatusChip source="status" />
+            <ReferenceField source="chatId" reference="chats" link="show" />
+            <ReferenceField source="botId" reference="bots" link="show" />
+          </Datagrid>
+        </ArrayField>
+      </SimpleShowLayout>
+    </Show>
+  );
+}
