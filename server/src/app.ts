@@ -1,0 +1,133 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { sql } from 'drizzle-orm';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import { migrationsFolder } from './db/migrate.js';
+import { SecretBox } from './crypto/secrets.js';
+import type { Logger } from './logger.js';
+import { registerAccessControl } from './http/access.js';
+import { registerErrorHandler } from './http/error-handler.js';
+import { adminRoutes } from './modules/admin/routes.js';
+import { apiKeyRoutes } from './modules/api-keys/routes.js';
+import { auditRoutes } from './modules/audit/routes.js';
+import { authRoutes } from './modules/auth/routes.js';
+import { createAuthService } from './modules/auth/service.js';
+import { logRoutes } from './modules/logs/routes.js';
+import { memberRoutes } from './modules/members/routes.js';
+import { createMemberService } from './modules/members/service.js';
+import { orgRoutes } from './modules/orgs/routes.js';
+
+export type AppDeps = {
+  config: Config;
+  db: Database;
+  secrets: SecretBox;
+  log: Logger;
+  services: Services;
+};
+
+function createServices(base: Omit<AppDeps, 'services'>) {
+  const deps = base as AppDeps;
+  const services = {
+    auth: createAuthService(deps),
+    members: createMemberService(deps),
+  };
+  deps.services = services;
+  return services;
+}
+export type Services = ReturnType<typeof createServices>;
+
+export type BuildAppOptions = { config: Config; db: Database; secretKey: string; log: Logger };
+
+const defaultWebDist = fileURLToPath(new URL('../../web/dist', import.meta.url));
+
+/** Builds the api: plugins, then modules. It does not listen (main.ts does; tests inject). */
+export async function buildApp(options: BuildAppOptions): Promise<{ app: FastifyInstance; deps: AppDeps }> {
+  const { config, db, log } = options;
+  const base = { config, db, log, secrets: new SecretBox(options.secretKey) };
+  createServices(base);
+  const deps = base as AppDeps;
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: true,
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandler(app);
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'https:'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        scriptSrc: ["'self'"],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+  await app.register(cookie);
+  await app.register(rateLimit, { global: false });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'NotifyPro API', version: '1.0.0', description: 'E-mail, webhooks and API calls to Telegram. Errors are application/problem+json (RFC 9457).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (nps_…) or an organization API key (npk_…)' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: true });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  registerAccessControl(app, (request) => deps.services.auth.resolvePrincipal(request), (orgId, userId) => deps.services.auth.roleIn(orgId, userId));
+
+  const expectedMigrations = readdirSync(migrationsFolder).filter((f) => f.endsWith('.sql')).length;
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      const result = await db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+      const applied = Number((result.rows[0] as { n: number }).n);
+      if (applied < expectedMigrations) return reply.status(503).send({ status: 'migrating', applied, expected: expectedMigrations });
+      return { status: 'ready', migrations: applied };
+    } catch (err) {
+      return reply.status(503).send({ status: 'database unreachable', error: (err as Error).message });
+    }
+  });
+
+  await app.register(
+    async (api) => {
+      for (const routes of [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes]) {
+        await api.register(routes(deps));
+      }
+    },
+    { prefix: '/api/v1' },
+  );
+
+  const webDist = config.webDistDir ?? defaultWebDist;
+  if (existsSync(webDist)) {
+    await app.register(fastifyStatic, { root: webDist, wildcard: true });
+    // Client-side routes fall back to the SPA; unknown API paths stay problem+json 404s.
+    app.setNotFoundHandler((request, reply) => {
+      const path = request.url.split('?')[0]!;
+      if (request.method === 'GET' && !/^\/(api|hooks|telegram|internal)\//.test(path) && !path.includes('.')) {
+        return reply.sendFile('index.html');
+      }
+      return reply
+        .type('application/problem+json')
+        .status(404)
+        .send({ type: 'about:blank', status: 404, title: 'Not Found', detail: `No route ${request.method} ${path}` });
+    });
+  }
+  return { app, deps };
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+const booleanFromEnv = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const envSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  DATA_DIR: z.string().default('./data'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+  TELEGRAM_API_ROOT: z.string().url().default('https://api.telegram.org'),
+  SECRET_KEY: z.string().min(32).optional(),
+  BOT_RUNNER: z.enum(['process', 'docker']).default('process'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ALLOW_SIGNUP: booleanFromEnv.default(true),
+  SESSION_TTL_HOURS: z.coerce.number().positive().default(24 * 14),
+  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  LOGIN_MAX_PER_IP_PER_MINUTE: z.coerce.number().int().positive().default(20),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
+  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  MAIL_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
+  WEB_DIST_DIR: z.string().optional(),
+});
+
+/** The typed configuration, read once from the environment in main.ts and passed in. */
+export type Config = {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  port: number;
+  host: string;
+  publicUrl: string;
+  telegramApiRoot: string;
+  secretKey: string | undefined;
+  botRunner: 'process' | 'docker';
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  allowSignup: boolean;
+  sessionTtlHours: number;
+  bodyLimitBytes: number;
+  loginMaxPerIpPerMinute: number;
+  loginMaxFailuresPerAccount: number;
+  loginLockoutSeconds: number;
+  mailAllowPrivateHosts: boolean;
+  webDistDir: string | undefined;
+};
+
+/** Parses and validates the environment; throws with every offending variable named. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL.replace(/\/$/, ''),
+    telegramApiRoot: e.TELEGRAM_API_ROOT.replace(/\/$/, ''),
+    secretKey: e.SECRET_KEY,
+    botRunner: e.BOT_RUNNER,
+    logLevel: e.LOG_LEVEL,
+    allowSignup: e.ALLOW_SIGNUP,
+    sessionTtlHours: e.SESSION_TTL_HOURS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    loginMaxPerIpPerMinute: e.LOGIN_MAX_PER_IP_PER_MINUTE,
+    loginMaxFailuresPerAccount: e.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    loginLockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+    mailAllowPrivateHosts: e.MAIL_ALLOW_PRIVATE_HOSTS,
+    webDistDir: e.WEB_DIST_DIR,
+  };
+}

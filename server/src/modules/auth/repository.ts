@@ -1,0 +1,77 @@
+import { and, count, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { apiKeys, memberships, organizations, sessions, users, type Role } from '../../db/schema.js';
+
+/** Users are installation-wide (not org-owned); sessions belong to a user. */
+export const userRepository = {
+  async findByEmail(db: Executor, email: string) {
+    const [row] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
+    return row ?? null;
+  },
+  async findById(db: Executor, id: string) {
+    const [row] = await db.select().from(users).where(eq(users.id, id));
+    return row ?? null;
+  },
+  async count(db: Executor) {
+    const [row] = await db.select({ n: count() }).from(users);
+    return row?.n ?? 0;
+  },
+  async insert(db: Executor, values: { email: string; name: string; passwordHash: string; isSuperadmin: boolean }) {
+    const [row] = await db.insert(users).values(values).returning();
+    return row!;
+  },
+  async setSuperadmin(db: Executor, id: string) {
+    await db.update(users).set({ isSuperadmin: true, updatedAt: new Date() }).where(eq(users.id, id));
+  },
+  async setPassword(db: Executor, id: string, passwordHash: string) {
+    await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
+  },
+  async membershipsOf(db: Executor, userId: string) {
+    return db
+      .select({ id: organizations.id, name: organizations.name, role: memberships.role })
+      .from(memberships)
+      .innerJoin(organizations, eq(organizations.id, memberships.orgId))
+      .where(eq(memberships.userId, userId))
+      .orderBy(organizations.name);
+  },
+  async roleIn(db: Executor, orgId: string, userId: string): Promise<Role | null> {
+    const [row] = await db
+      .select({ role: memberships.role })
+      .from(memberships)
+      .where(and(eq(memberships.orgId, orgId), eq(memberships.userId, userId)));
+    return row?.role ?? null;
+  },
+};
+
+export const sessionRepository = {
+  async insert(db: Executor, values: { userId: string; tokenHash: string; expiresAt: Date; ip: string | null; userAgent: string | null }) {
+    const [row] = await db.insert(sessions).values(values).returning();
+    return row!;
+  },
+  /** A live session with its user, by token hash. */
+  async findLive(db: Executor, tokenHash: string) {
+    const [row] = await db
+      .select({ session: sessions, user: users })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())));
+    return row ?? null;
+  },
+  async revoke(db: Executor, sessionId: string) {
+    await db.update(sessions).set({ revokedAt: new Date() }).where(eq(sessions.id, sessionId));
+  },
+  async touch(db: Executor, sessionId: string) {
+    await db.update(sessions).set({ lastUsedAt: new Date() }).where(eq(sessions.id, sessionId));
+  },
+};
+
+export const apiKeyLookup = {
+  async findLive(db: Executor, keyHash: string) {
+    const [row] = await db
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.keyHash, keyHash), isNull(apiKeys.revokedAt)));
+    if (!row || (row.expiresAt && row.expiresAt <= new Date())) return null;
+    return row;
+  },
+};
