@@ -7,12 +7,13 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { sql } from 'drizzle-orm';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { eq, sql } from 'drizzle-orm';
+import { bots } from './db/schema.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { migrationsFolder } from './db/migrate.js';
-import { SecretBox } from './crypto/secrets.js';
+import { hashToken, SecretBox } from './crypto/secrets.js';
 import type { Logger } from './logger.js';
 import { registerAccessControl } from './http/access.js';
 import { registerErrorHandler } from './http/error-handler.js';
@@ -25,6 +26,14 @@ import { logRoutes } from './modules/logs/routes.js';
 import { memberRoutes } from './modules/members/routes.js';
 import { createMemberService } from './modules/members/service.js';
 import { orgRoutes } from './modules/orgs/routes.js';
+
+type RouteModule = (deps: AppDeps) => FastifyPluginAsyncZod;
+/** Route modules under /api/v1, each owning its paths. Add a module here to mount it. */
+const apiRouteModules: RouteModule[] = [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes];
+/** Route modules under /internal/v1 (bot runners). */
+const internalRouteModules: RouteModule[] = [];
+/** Route modules mounted at the root (inbound webhooks, Telegram ingress). */
+const rootRouteModules: RouteModule[] = [];
 
 export type AppDeps = {
   config: Config;
@@ -90,7 +99,18 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   await app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: true });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  registerAccessControl(app, (request) => deps.services.auth.resolvePrincipal(request), (orgId, userId) => deps.services.auth.roleIn(orgId, userId));
+  registerAccessControl(
+    app,
+    (request) => deps.services.auth.resolvePrincipal(request),
+    (orgId, userId) => deps.services.auth.roleIn(orgId, userId),
+    async (runnerToken) => {
+      const [bot] = await db
+        .select({ botId: bots.id, orgId: bots.orgId })
+        .from(bots)
+        .where(eq(bots.runnerTokenHash, hashToken(runnerToken)));
+      return bot ?? null;
+    },
+  );
 
   const expectedMigrations = readdirSync(migrationsFolder).filter((f) => f.endsWith('.sql')).length;
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -107,12 +127,21 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
 
   await app.register(
     async (api) => {
-      for (const routes of [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes]) {
+      for (const routes of apiRouteModules) {
         await api.register(routes(deps));
       }
     },
     { prefix: '/api/v1' },
   );
+  // The internal API of bot runners (per-bot runner token; never exposed to browsers).
+  await app.register(
+    async (internal) => {
+      for (const routes of internalRouteModules) await internal.register(routes(deps));
+    },
+    { prefix: '/internal/v1' },
+  );
+  // Outside /api/v1: inbound webhooks (/hooks/{token}) and Telegram ingress (/telegram/webhook/{botId}).
+  for (const routes of rootRouteModules) await app.register(routes(deps));
 
   const webDist = config.webDistDir ?? defaultWebDist;
   if (existsSync(webDist)) {

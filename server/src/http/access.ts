@@ -12,7 +12,12 @@ export type Access =
   | { kind: 'public' }
   | { kind: 'user' }
   | { kind: 'org'; minRole: Role }
-  | { kind: 'superadmin' };
+  | { kind: 'superadmin' }
+  /** The internal API of bot runners: `Authorization: Bearer npr_…`, the bot's own runner token. */
+  | { kind: 'runner' };
+
+/** The bot a runner request acts for. */
+export type RunnerContext = { botId: string; orgId: string };
 
 /** The org a request acts in, resolved from the path and checked before the handler. */
 export type OrgContext = { orgId: string; role: Role };
@@ -30,6 +35,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
     org: OrgContext | null;
+    runner: RunnerContext | null;
   }
 }
 
@@ -38,10 +44,12 @@ export const access = {
   user: { access: { kind: 'user' } as Access },
   superadmin: { access: { kind: 'superadmin' } as Access },
   org: (minRole: Role) => ({ access: { kind: 'org', minRole } as Access }),
+  runner: { access: { kind: 'runner' } as Access },
 };
 
 export type PrincipalResolver = (request: FastifyRequest) => Promise<Principal | null>;
 export type MembershipLookup = (orgId: string, userId: string) => Promise<Role | null>;
+export type RunnerLookup = (runnerToken: string) => Promise<RunnerContext | null>;
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -53,17 +61,27 @@ export function registerAccessControl(
   app: FastifyInstance,
   resolvePrincipal: PrincipalResolver,
   membershipRole: MembershipLookup,
+  runnerLookup: RunnerLookup,
 ): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('org', null);
+  app.decorateRequest('runner', null);
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/api/v1') && !route.config?.access) {
+    if ((route.url.startsWith('/api/v1') || route.url.startsWith('/internal/v1')) && !route.config?.access) {
       throw new Error(`Route ${route.method} ${route.url} declares no access rule`);
     }
   });
   app.addHook('preHandler', async (request) => {
     const rule = request.routeOptions.config.access;
     if (!rule || rule.kind === 'public') return;
+    if (rule.kind === 'runner') {
+      const header = request.headers.authorization ?? '';
+      const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+      const runner = token.startsWith('npr_') ? await runnerLookup(token) : null;
+      if (!runner) throw new AppError('unauthorized', 'Missing or invalid runner credentials');
+      request.runner = runner;
+      return;
+    }
     const principal = await resolvePrincipal(request);
     if (!principal) throw new AppError('unauthorized', 'Missing or invalid credentials');
     request.principal = principal;
@@ -99,6 +117,12 @@ export function actorOf(request: FastifyRequest): Actor {
 export function orgOf(request: FastifyRequest): OrgContext {
   if (!request.org) throw new Error('orgOf() used on a route without org access');
   return request.org;
+}
+
+/** The bot of an internal runner route (set by the access hook). */
+export function runnerOf(request: FastifyRequest): RunnerContext {
+  if (!request.runner) throw new Error('runnerOf() used on a route without runner access');
+  return request.runner;
 }
 
 export const isUuid = (value: string) => uuidPattern.test(value);
