@@ -28,7 +28,13 @@ export type Actor = { type: 'user' | 'api_key' | 'system'; id: string | null; la
 export const roleRank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 export const atLeast = (role: Role, min: Role) => roleRank[role] >= roleRank[min];
 
+/** A registered route and the access rule it declares (the role matrix test reads these). */
+export type DeclaredRoute = { method: string; url: string; access: Access };
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    declaredRoutes: DeclaredRoute[];
+  }
   interface FastifyContextConfig {
     access?: Access;
   }
@@ -66,12 +72,19 @@ export function registerAccessControl(
   app.decorateRequest('principal', null);
   app.decorateRequest('org', null);
   app.decorateRequest('runner', null);
+  const declared: DeclaredRoute[] = [];
+  app.decorate('declaredRoutes', declared);
   app.addHook('onRoute', (route) => {
-    if ((route.url.startsWith('/api/v1') || route.url.startsWith('/internal/v1')) && !route.config?.access) {
+    const rule = route.config?.access;
+    if ((route.url.startsWith('/api/v1') || route.url.startsWith('/internal/v1')) && !rule) {
       throw new Error(`Route ${route.method} ${route.url} declares no access rule`);
     }
+    if (!rule) return;
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') declared.push({ method, url: route.url, access: rule });
+    }
   });
-  app.addHook('preHandler', async (request) => {
+  app.addHook('preValidation', async (request) => {
     const rule = request.routeOptions.config.access;
     if (!rule || rule.kind === 'public') return;
     if (rule.kind === 'runner') {
