@@ -16,7 +16,7 @@ import { migrationsFolder } from './db/migrate.js';
 import { hashToken, SecretBox } from './crypto/secrets.js';
 import type { Logger } from './logger.js';
 import { registerAccessControl } from './http/access.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { problem, registerErrorHandler } from './http/error-handler.js';
 import { adminRoutes } from './modules/admin/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
@@ -144,19 +144,15 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   for (const routes of rootRouteModules) await app.register(routes(deps));
 
   const webDist = config.webDistDir ?? defaultWebDist;
-  if (existsSync(webDist)) {
-    await app.register(fastifyStatic, { root: webDist, wildcard: true });
-    // Client-side routes fall back to the SPA; unknown API paths stay problem+json 404s.
-    app.setNotFoundHandler((request, reply) => {
-      const path = request.url.split('?')[0]!;
-      if (request.method === 'GET' && !/^\/(api|hooks|telegram|internal)\//.test(path) && !path.includes('.')) {
-        return reply.sendFile('index.html');
-      }
-      return reply
-        .type('application/problem+json')
-        .status(404)
-        .send({ type: 'about:blank', status: 404, title: 'Not Found', detail: `No route ${request.method} ${path}` });
-    });
-  }
+  const serveSpa = existsSync(webDist);
+  if (serveSpa) await app.register(fastifyStatic, { root: webDist, wildcard: true });
+  // Client-side routes fall back to the SPA; unknown API paths stay problem+json 404s.
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    if (serveSpa && request.method === 'GET' && !/^\/(api|hooks|telegram|internal)\//.test(path) && !path.includes('.')) {
+      return reply.sendFile('index.html');
+    }
+    return reply.type('application/problem+json').status(404).send(problem(404, `No route ${request.method} ${path}`));
+  });
   return { app, deps };
 }

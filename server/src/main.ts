@@ -39,8 +39,15 @@ async function openRuntime(service: string, { embeddedAllowed }: { embeddedAllow
 }
 
 async function serveApi(rt: Runtime): Promise<void> {
-  const { app } = await buildApp({ config: rt.config, db: rt.database.db, secretKey: rt.secretKey, log: rt.log });
-  await app.listen({ port: rt.config.port, host: rt.config.host });
+  let app: Awaited<ReturnType<typeof buildApp>>['app'];
+  try {
+    ({ app } = await buildApp({ config: rt.config, db: rt.database.db, secretKey: rt.secretKey, log: rt.log }));
+    await app.listen({ port: rt.config.port, host: rt.config.host });
+  } catch (err) {
+    // Never leave the embedded PostgreSQL running behind a failed start.
+    await rt.stop();
+    throw err;
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

@@ -15,7 +15,7 @@ const titles: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-function problem(status: number, detail: string, extra: Record<string, unknown> = {}) {
+export function problem(status: number, detail: string, extra: Record<string, unknown> = {}) {
   return { type: 'about:blank', status, title: titles[status] ?? 'Error', detail, ...extra };
 }
 
@@ -46,8 +46,5 @@ export function registerErrorHandler(app: FastifyInstance): void {
       return reply.status(429).send(problem(429, error.message));
     }
     return reply.status(status).send(problem(status, error.message));
-  });
-  app.setNotFoundHandler((request, reply) => {
-    reply.type('application/problem+json').status(404).send(problem(404, `No route ${request.method} ${request.url.split('?')[0]}`));
   });
 }
