@@ -16,6 +16,7 @@ import { migrationsFolder } from './db/migrate.js';
 import { hashToken, SecretBox } from './crypto/secrets.js';
 import type { Logger } from './logger.js';
 import { registerAccessControl } from './http/access.js';
+import { registerMetrics } from './metrics.js';
 import { problem, registerErrorHandler } from './http/error-handler.js';
 import { adminRoutes } from './modules/admin/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
@@ -74,6 +75,7 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  registerMetrics(app, { db, token: config.metricsToken });
 
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -22,6 +22,7 @@ const envSchema = z.object({
   LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(15 * 60),
   MAIL_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
   WEB_DIST_DIR: z.string().optional(),
+  METRICS_TOKEN: z.string().optional(),
 });
 
 /** The typed configuration, read once from the environment in main.ts and passed in. */
@@ -43,6 +44,8 @@ export type Config = {
   loginLockoutSeconds: number;
   mailAllowPrivateHosts: boolean;
   webDistDir: string | undefined;
+  /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
 };
 
 /** Parses and validates the environment; throws with every offending variable named. */
@@ -72,5 +75,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     loginLockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
     mailAllowPrivateHosts: e.MAIL_ALLOW_PRIVATE_HOSTS,
     webDistDir: e.WEB_DIST_DIR,
+    metricsToken: e.METRICS_TOKEN,
   };
 }
