@@ -19,14 +19,24 @@ describe('GET /metrics', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     const text = res.body;
-    expect(text).toMatch(/notifypro_http_request_duration_seconds_count\{route="\/healthz",method="GET",status="200"\} 2/);
-    expect(text).toMatch(/notifypro_http_request_duration_seconds_count\{route="unmatched",method="GET",status="404"\} 1/);
+    expect(text).toMatch(
+      /notifypro_http_request_duration_seconds_count\{route="\/healthz",method="GET",status="200"\} 2/,
+    );
+    expect(text).toMatch(
+      /notifypro_http_request_duration_seconds_count\{route="unmatched",method="GET",status="404"\} 1/,
+    );
     expect(text).toMatch(/notifypro_deliveries_total\{status="sent"\} 3/);
     expect(text).toMatch(/notifypro_telegram_429_total 1/);
     expect(text).toMatch(/notifypro_queue_depth 0/);
     expect(text).toMatch(/notifypro_oldest_queued_age_seconds 0/);
     expect(text).toMatch(/notifypro_bots\{status="running"\} 0/);
-    for (const name of ['notifypro_send_latency_seconds', 'notifypro_e2e_latency_seconds', 'notifypro_mailboxes', 'notifypro_watcher_reconnects_total', 'notifypro_process_cpu_seconds_total']) {
+    for (const name of [
+      'notifypro_send_latency_seconds',
+      'notifypro_e2e_latency_seconds',
+      'notifypro_mailboxes',
+      'notifypro_watcher_reconnects_total',
+      'notifypro_process_cpu_seconds_total',
+    ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }
   });
@@ -35,8 +45,13 @@ describe('GET /metrics', () => {
     const locked = await createTestApp({ METRICS_TOKEN: 'scrape-secret' });
     try {
       expect((await locked.request({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
-      expect((await locked.request({ method: 'GET', url: '/metrics', token: 'wrong' })).statusCode).toBe(401);
-      expect((await locked.request({ method: 'GET', url: '/metrics', token: 'scrape-secret' })).statusCode).toBe(200);
+      expect(
+        (await locked.request({ method: 'GET', url: '/metrics', token: 'wrong' })).statusCode,
+      ).toBe(401);
+      expect(
+        (await locked.request({ method: 'GET', url: '/metrics', token: 'scrape-secret' }))
+          .statusCode,
+      ).toBe(200);
     } finally {
       await locked.close();
     }

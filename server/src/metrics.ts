@@ -71,7 +71,9 @@ export const queueDepth = new Gauge({
   help: 'Deliveries waiting to be sent (queued or being sent)',
   registers: [registry],
   async collect() {
-    const [r] = await rows<{ n: number }>(sql`select count(*)::int as n from deliveries where status in ('queued', 'sending')`);
+    const [r] = await rows<{ n: number }>(
+      sql`select count(*)::int as n from deliveries where status in ('queued', 'sending')`,
+    );
     this.set(r?.n ?? 0);
   },
 });
@@ -81,7 +83,9 @@ export const oldestQueuedAgeSeconds = new Gauge({
   help: 'Age of the oldest queued delivery',
   registers: [registry],
   async collect() {
-    const [r] = await rows<{ age: number | null }>(sql`select extract(epoch from now() - min(created_at))::float8 as age from deliveries where status = 'queued'`);
+    const [r] = await rows<{ age: number | null }>(
+      sql`select extract(epoch from now() - min(created_at))::float8 as age from deliveries where status = 'queued'`,
+    );
     this.set(r?.age ?? 0);
   },
 });
@@ -94,7 +98,10 @@ export const botsByStatus = new Gauge({
   async collect() {
     this.reset();
     for (const status of ['stopped', 'starting', 'running', 'error']) this.set({ status }, 0);
-    for (const r of await rows<{ status: string; n: number }>(sql`select status, count(*)::int as n from bots where enabled group by status`)) this.set({ status: r.status }, r.n);
+    for (const r of await rows<{ status: string; n: number }>(
+      sql`select status, count(*)::int as n from bots where enabled group by status`,
+    ))
+      this.set({ status: r.status }, r.n);
   },
 });
 
@@ -105,7 +112,10 @@ export const mailboxesByStatus = new Gauge({
   registers: [registry],
   async collect() {
     this.reset();
-    for (const r of await rows<{ status: string; n: number }>(sql`select status, count(*)::int as n from mailboxes where enabled group by status`)) this.set({ status: r.status }, r.n);
+    for (const r of await rows<{ status: string; n: number }>(
+      sql`select status, count(*)::int as n from mailboxes where enabled group by status`,
+    ))
+      this.set({ status: r.status }, r.n);
   },
 });
 
@@ -113,15 +123,25 @@ export const mailboxesByStatus = new Gauge({
  * Times every request (by route template, never the raw URL) and serves GET /metrics,
  * behind `Authorization: Bearer <token>` when a token is configured.
  */
-export function registerMetrics(app: FastifyInstance, options: { db: Database; token: string | undefined }): void {
+export function registerMetrics(
+  app: FastifyInstance,
+  options: { db: Database; token: string | undefined },
+): void {
   scrapeDatabase = options.db;
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    httpRequestDuration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    httpRequestDuration.observe(
+      { route, method: request.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
   app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
     if (options.token && request.headers.authorization !== `Bearer ${options.token}`) {
-      return reply.status(401).header('www-authenticate', 'Bearer').type('text/plain').send('unauthorized\n');
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer')
+        .type('text/plain')
+        .send('unauthorized\n');
     }
     return reply.type(registry.contentType).send(await registry.metrics());
   });
