@@ -20,6 +20,12 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'POST', url: '/api/v1/orgs/:orgId/members', minRole: 'admin' },
   { method: 'PATCH', url: '/api/v1/orgs/:orgId/members/:userId', minRole: 'admin' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/members/:userId', minRole: 'admin' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/rules', minRole: 'viewer' },
+  { method: 'POST', url: '/api/v1/orgs/:orgId/rules', minRole: 'operator' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/rules/:ruleId', minRole: 'viewer' },
+  { method: 'PATCH', url: '/api/v1/orgs/:orgId/rules/:ruleId', minRole: 'operator' },
+  { method: 'DELETE', url: '/api/v1/orgs/:orgId/rules/:ruleId', minRole: 'operator' },
+  { method: 'POST', url: '/api/v1/orgs/:orgId/rules/:ruleId/test', minRole: 'viewer' },
 ];
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
