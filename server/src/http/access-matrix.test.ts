@@ -26,6 +26,9 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'PATCH', url: '/api/v1/orgs/:orgId/rules/:ruleId', minRole: 'operator' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/rules/:ruleId', minRole: 'operator' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/rules/:ruleId/test', minRole: 'viewer' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'viewer' },
+  { method: 'POST', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'operator' },
+  { method: 'DELETE', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
 ];
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };

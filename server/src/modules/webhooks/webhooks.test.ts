@@ -1,0 +1,61 @@
+import { createHmac } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chats, events } from '../../db/schema.js';
+import { createTestApp, type TestApp } from '../../../test/app.js';
+import { signup, type SignedUp } from '../../../test/factories.js';
+
+let t: TestApp;
+let owner: SignedUp;
+
+beforeAll(async () => {
+  t = await createTestApp({ PUBLIC_URL: 'https://notify.example.com' });
+  owner = await signup(t);
+});
+afterAll(() => t.close());
+
+const create = async (payload: Record<string, unknown>) => {
+  const res = await t.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/webhooks`, token: owner.token, payload });
+  expect(res.statusCode).toBe(201);
+  return res.json() as { id: string; url: string; token: string };
+};
+
+describe('webhooks', () => {
+  it('creates a webhook with its public URL and takes a JSON body as an event that rules see', async () => {
+    const [{ id: chatId }] = (await t.deps.db.insert(chats).values({ orgId: owner.orgId, telegramChatId: -42, type: 'group' }).returning({ id: chats.id })) as [{ id: string }];
+    const hook = await create({ name: 'CI' });
+    expect(hook.url).toBe(`https://notify.example.com/hooks/${hook.token}`);
+    const rule = (await t.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/rules`, token: owner.token, payload: { name: 'high', targets: [{ chatId }], conditions: [{ field: 'body.level', op: 'equals', value: 'high' }] } })).json();
+
+    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, payload: { level: 'high', msg: 'x' } });
+    expect(res.statusCode).toBe(202);
+    const [event] = await t.deps.db.select().from(events).where(eq(events.id, res.json().eventId));
+    expect(event).toMatchObject({ source: 'webhook', webhookId: hook.id, matchedRuleIds: [rule.id] });
+    expect(event!.payload.body).toEqual({ level: 'high', msg: 'x' });
+  });
+
+  it('takes a form body', async () => {
+    const hook = await create({ name: 'form' });
+    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=1&b=two' });
+    expect(res.statusCode).toBe(202);
+    const [event] = await t.deps.db.select().from(events).where(eq(events.id, res.json().eventId));
+    expect(event!.payload.body).toEqual({ a: '1', b: 'two' });
+  });
+
+  it('checks the HMAC signature when a secret is set: bad or missing → 401', async () => {
+    const hook = await create({ name: 'signed', hmacSecret: 'supersecret' });
+    const body = JSON.stringify({ ok: true });
+    const sig = `sha256=${createHmac('sha256', 'supersecret').update(body).digest('hex')}`;
+    const headers = { 'content-type': 'application/json' };
+    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { ...headers, 'x-notifypro-signature': sig }, payload: body })).statusCode).toBe(202);
+    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { ...headers, 'x-notifypro-signature': 'sha256=00' }, payload: body })).statusCode).toBe(401);
+    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers, payload: body })).statusCode).toBe(401);
+  });
+
+  it('answers 404 for an unknown token and 413 for an oversize body', async () => {
+    expect((await t.request({ method: 'POST', url: '/hooks/nope', payload: { a: 1 } })).statusCode).toBe(404);
+    const hook = await create({ name: 'big' });
+    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'a'.repeat(300 * 1024) }) });
+    expect(res.statusCode).toBe(413);
+  });
+});
