@@ -56,6 +56,15 @@ const devOnly = new Set([
   'lightningcss-linux-x64-musl',
   '@types',
   'es-toolkit',
+  // bundled into web/dist, not needed by the server at run time
+  'react',
+  'react-dom',
+  'react-router',
+  'react-router-dom',
+  '@emotion',
+  '@tanstack',
+  '@reduxjs',
+  '@babel',
 ]);
 
 /**
