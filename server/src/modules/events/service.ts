@@ -3,11 +3,14 @@ import type { Database, Executor } from '../../db/client.js';
 import { events, rules } from '../../db/schema.js';
 import { evaluateRules, type RuleEvent } from '../rules/engine.js';
 import { renderTemplate } from '../rules/template.js';
+import { logRepository } from '../logs/repository.js';
+import { enqueueNotification } from '../notifications/service.js';
 
 /** One notification a matched rule asks for; the notifications module turns it into deliveries. */
 export type RuleNotification = { source: RuleEvent['source']; eventId: string; ruleId: string; text: string; format: 'html'; targets: { chatId: string; botId?: string }[] };
 /** Writes a notification inside the ingest transaction (notifications' enqueueNotification). */
 export type Enqueue = (tx: Executor, orgId: string, n: RuleNotification) => Promise<unknown>;
+// Defaults to notifications' enqueueNotification; replaceable in tests.
 
 export type IngestInput = RuleEvent & { uidValidity?: string | null; uid?: number | null; messageId?: string | null; payload?: Record<string, unknown>; error?: string | null; mailboxName?: string | null };
 
@@ -39,7 +42,13 @@ export async function ingestEvent(deps: { db: Database; enqueue?: Enqueue }, org
     const matched = input.error ? [] : evaluateRules(orgRules, input);
     for (const rule of matched) {
       const text = renderTemplate(rule.template, input, { mailbox: input.mailboxName });
-      await deps.enqueue?.(tx, orgId, { source: input.source, eventId: row.id, ruleId: rule.id, text, format: 'html', targets: rule.targets });
+      const enqueue = deps.enqueue ?? enqueueNotification;
+      try {
+        // A savepoint per rule: one rule that cannot send (no bot for a chat) is logged, the rest go.
+        await tx.transaction((sp) => enqueue(sp, orgId, { source: input.source, eventId: row.id, ruleId: rule.id, text, format: 'html', targets: rule.targets }));
+      } catch (error) {
+        await logRepository.write(tx, orgId, { level: 'error', source: 'rules', message: `Rule "${rule.name}" could not enqueue: ${(error as Error).message}`, context: { ruleId: rule.id, eventId: row.id } });
+      }
     }
     if (matched.length) await tx.update(events).set({ matchedRuleIds: matched.map((r) => r.id) }).where(and(eq(events.orgId, orgId), eq(events.id, row.id)));
     await inTx?.(tx);

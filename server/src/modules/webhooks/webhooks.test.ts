@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chats, events } from '../../db/schema.js';
+import { botChats, bots, chats, deliveries, events, logs, notifications } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { signup, type SignedUp } from '../../../test/factories.js';
 
@@ -32,6 +32,17 @@ describe('webhooks', () => {
     const [event] = await t.deps.db.select().from(events).where(eq(events.id, res.json().eventId));
     expect(event).toMatchObject({ source: 'webhook', webhookId: hook.id, matchedRuleIds: [rule.id] });
     expect(event!.payload.body).toEqual({ level: 'high', msg: 'x' });
+    // No bot is linked to the chat yet: the rule's failure is logged, the event still stands.
+    const logged = await t.deps.db.select().from(logs).where(eq(logs.orgId, owner.orgId));
+    expect(logged.some((l) => l.source === 'rules' && l.level === 'error')).toBe(true);
+
+    const [bot] = await t.deps.db.insert(bots).values({ orgId: owner.orgId, name: 'b', telegramId: 777, tokenEncrypted: t.deps.secrets.encrypt('777:abc'), tokenHint: '…abc' }).returning();
+    await t.deps.db.insert(botChats).values({ orgId: owner.orgId, botId: bot!.id, chatId });
+    const again = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, payload: { level: 'HIGH', msg: 'y <z>' } });
+    const [n] = await t.deps.db.select().from(notifications).where(eq(notifications.eventId, again.json().eventId));
+    expect(n).toMatchObject({ ruleId: rule.id, source: 'webhook', format: 'html' });
+    const queued = await t.deps.db.select().from(deliveries).where(eq(deliveries.notificationId, n!.id));
+    expect(queued).toMatchObject([{ chatId, botId: bot!.id, status: 'queued' }]);
   });
 
   it('takes a form body', async () => {
