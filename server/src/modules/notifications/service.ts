@@ -21,7 +21,8 @@ export type Delivery = typeof deliveries.$inferSelect;
 /** The channel runners' long polls are woken on; the payload is the bot id. */
 export const deliveriesChannel = 'np_deliveries';
 
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
  * Renders to Telegram's HTML subset. Uses src/telegram/render.ts when present (another
@@ -32,7 +33,9 @@ async function loadRenderer() {
   if (renderer) return renderer;
   try {
     const path = '../../telegram/render.js';
-    const mod = (await import(path)) as { renderTelegramHtml?: (i: { text: string; format: NotificationFormat }) => string };
+    const mod = (await import(path)) as {
+      renderTelegramHtml?: (i: { text: string; format: NotificationFormat }) => string;
+    };
     if (mod.renderTelegramHtml) renderer = mod.renderTelegramHtml;
   } catch {
     /* not there yet */
@@ -49,33 +52,56 @@ export async function renderForTelegram(text: string, format: NotificationFormat
 async function resolveBots(tx: Executor, orgId: string, targets: EnqueueInput['targets']) {
   const chatIds = [...new Set(targets.map((t) => t.chatId))];
   const found = chatIds.length
-    ? await tx.select({ id: chats.id }).from(chats).where(and(eq(chats.orgId, orgId), inArray(chats.id, chatIds)))
+    ? await tx
+        .select({ id: chats.id })
+        .from(chats)
+        .where(and(eq(chats.orgId, orgId), inArray(chats.id, chatIds)))
     : [];
   const known = new Set(found.map((c) => c.id));
   const missing = targets.findIndex((t) => !known.has(t.chatId));
   if (missing >= 0)
-    throw new AppError('validation', 'Unknown chat', { errors: [{ path: `chatIds.${missing}`, message: 'No such chat in this organization' }] });
+    throw new AppError('validation', 'Unknown chat', {
+      errors: [{ path: `chatIds.${missing}`, message: 'No such chat in this organization' }],
+    });
   const links = chatIds.length
     ? await tx
-        .select({ chatId: botChats.chatId, botId: botChats.botId, status: bots.status, linkStatus: botChats.status })
+        .select({
+          chatId: botChats.chatId,
+          botId: botChats.botId,
+          status: bots.status,
+          linkStatus: botChats.status,
+        })
         .from(botChats)
         .innerJoin(bots, eq(bots.id, botChats.botId))
-        .where(and(eq(botChats.orgId, orgId), inArray(botChats.chatId, chatIds), eq(bots.enabled, true)))
+        .where(
+          and(eq(botChats.orgId, orgId), inArray(botChats.chatId, chatIds), eq(bots.enabled, true)),
+        )
     : [];
   const named = [...new Set(targets.flatMap((t) => (t.botId ? [t.botId] : [])))];
   const orgBots = named.length
-    ? new Set((await tx.select({ id: bots.id }).from(bots).where(and(eq(bots.orgId, orgId), inArray(bots.id, named)))).map((b) => b.id))
+    ? new Set(
+        (
+          await tx
+            .select({ id: bots.id })
+            .from(bots)
+            .where(and(eq(bots.orgId, orgId), inArray(bots.id, named)))
+        ).map((b) => b.id),
+      )
     : new Set<string>();
   return targets.map((t, i) => {
     if (t.botId) {
       if (!orgBots.has(t.botId))
-        throw new AppError('validation', 'Unknown bot', { errors: [{ path: `botId`, message: 'No such bot in this organization' }] });
+        throw new AppError('validation', 'Unknown bot', {
+          errors: [{ path: `botId`, message: 'No such bot in this organization' }],
+        });
       return t.botId;
     }
     const candidates = links.filter((l) => l.chatId === t.chatId && l.linkStatus === 'active');
     const best = candidates.find((l) => l.status === 'running') ?? candidates[0];
     if (!best)
-      throw new AppError('validation', 'No bot can send to this chat', { errors: [{ path: `chatIds.${i}`, message: 'No active bot linked to this chat' }] });
+      throw new AppError('validation', 'No bot can send to this chat', {
+        errors: [{ path: `chatIds.${i}`, message: 'No active bot linked to this chat' }],
+      });
     return best.botId;
   });
 }
@@ -114,21 +140,39 @@ export async function enqueueNotification(
   if (!notification) {
     // A concurrent request with the same key committed first.
     const prior = await findByKey(tx, orgId, input.idempotencyKey!);
-    if (!prior) throw new AppError('conflict', 'Idempotency key in use by a request still in progress');
+    if (!prior)
+      throw new AppError('conflict', 'Idempotency key in use by a request still in progress');
     return { ...prior, created: false };
   }
   if (input.attachments?.length)
-    await tx.insert(attachments).values(
-      input.attachments.map((a) => ({ orgId, notificationId: notification.id, filename: a.filename, contentType: a.contentType, size: a.content.length, content: a.content })),
-    );
+    await tx
+      .insert(attachments)
+      .values(
+        input.attachments.map((a) => ({
+          orgId,
+          notificationId: notification.id,
+          filename: a.filename,
+          contentType: a.contentType,
+          size: a.content.length,
+          content: a.content,
+        })),
+      );
   const rows = input.targets.length
     ? await tx
         .insert(deliveries)
-        .values(input.targets.map((t, i) => ({ orgId, notificationId: notification.id, chatId: t.chatId, botId: botIds[i]! })))
+        .values(
+          input.targets.map((t, i) => ({
+            orgId,
+            notificationId: notification.id,
+            chatId: t.chatId,
+            botId: botIds[i]!,
+          })),
+        )
         .returning()
     : [];
   rows.sort((a, b) => a.seq - b.seq);
-  for (const botId of new Set(botIds)) await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
+  for (const botId of new Set(botIds))
+    await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
   return { notification, deliveries: rows, created: true };
 }
 
@@ -138,6 +182,10 @@ async function findByKey(tx: Executor, orgId: string, key: string) {
     .from(notifications)
     .where(and(eq(notifications.orgId, orgId), eq(notifications.idempotencyKey, key)));
   if (!notification) return undefined;
-  const rows = await tx.select().from(deliveries).where(eq(deliveries.notificationId, notification.id)).orderBy(deliveries.seq);
+  const rows = await tx
+    .select()
+    .from(deliveries)
+    .where(eq(deliveries.notificationId, notification.id))
+    .orderBy(deliveries.seq);
   return { notification, deliveries: rows };
 }

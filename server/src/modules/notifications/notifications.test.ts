@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { createTestApp, type TestApp } from '../../../test/app.js';
+import { signup, type SignedUp } from '../../../test/factories.js';
+import { botChats, bots, chats, deliveries } from '../../db/schema.js';
+
+let t: TestApp;
+let owner: SignedUp;
+let botId: string;
+let chatIds: string[];
+
+beforeAll(async () => {
+  t = await createTestApp();
+  owner = await signup(t);
+  const [bot] = await t.deps.db
+    .insert(bots)
+    .values({
+      orgId: owner.orgId,
+      name: 'b',
+      telegramId: 1001,
+      tokenEncrypted: t.deps.secrets.encrypt('1001:AAA'),
+      tokenHint: 'AAA',
+      status: 'running',
+    })
+    .returning();
+  botId = bot!.id;
+  const cs = await t.deps.db
+    .insert(chats)
+    .values(
+      [1, 2, 3].map((i) => ({
+        orgId: owner.orgId,
+        telegramChatId: -100 - i,
+        type: 'group' as const,
+        title: `g${i}`,
+      })),
+    )
+    .returning();
+  chatIds = cs.map((c) => c.id);
+  await t.deps.db
+    .insert(botChats)
+    .values(chatIds.map((chatId) => ({ orgId: owner.orgId, botId, chatId })));
+});
+afterAll(() => t.close());
+
+const post = (payload: object) =>
+  t.request({
+    method: 'POST',
+    url: `/api/v1/orgs/${owner.orgId}/notifications`,
+    token: owner.token,
+    payload,
+  });
+
+describe('notifications API', () => {
+  it('accepts a notification: one delivery per chat, bot picked, text rendered safely', async () => {
+    const res = await post({ text: '<script>alert(1)</script> & co', chatIds });
+    expect(res.statusCode).toBe(202);
+    const body = res.json();
+    expect(body.deliveries).toHaveLength(3);
+    expect(
+      body.deliveries.every(
+        (d: { botId: string; status: string }) => d.botId === botId && d.status === 'queued',
+      ),
+    ).toBe(true);
+    const one = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/notifications/${body.id}`,
+      token: owner.token,
+    });
+    expect(one.statusCode).toBe(200);
+    expect(one.json().text).not.toContain('<script>');
+    expect(one.json().deliveries).toHaveLength(3);
+  });
+
+  it('same idempotency key, even concurrently → the same notification', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        post({ text: 'x', chatIds: [chatIds[0]], idempotencyKey: 'k1' }),
+      ),
+    );
+    const ids = new Set(results.map((r) => r.json().id));
+    expect(results.map((r) => r.statusCode)).toEqual([202, 202, 202, 202, 202]);
+    expect(ids.size).toBe(1);
+    const again = await post({ text: 'x', chatIds: [chatIds[0]], idempotencyKey: 'k1' });
+    expect(again.json().id).toBe([...ids][0]);
+    expect(again.json().deliveries).toHaveLength(1);
+  });
+
+  it('rejects a chat of another org naming the field', async () => {
+    const res = await post({ text: 'x', chatIds: ['00000000-0000-4000-8000-000000000000'] });
+    expect(res.statusCode).toBe(400);
+    expect(JSON.stringify(res.json())).toContain('chatIds');
+  });
+
+  it('filters deliveries and retries failed ones', async () => {
+    const list = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/deliveries?status=queued&chatId=${chatIds[1]}`,
+      token: owner.token,
+    });
+    expect(list.statusCode).toBe(200);
+    const items = list.json().items as Array<{ id: string; chatId: string }>;
+    expect(items.length).toBeGreaterThan(0);
+    expect(items.every((d) => d.chatId === chatIds[1])).toBe(true);
+    const id = items[0]!.id;
+    const notYet = await t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/deliveries/${id}/retry`,
+      token: owner.token,
+    });
+    expect(notYet.statusCode).toBe(409);
+    await t.deps.db
+      .update(deliveries)
+      .set({ status: 'dead', attempts: 8 })
+      .where(eq(deliveries.id, id));
+    const retried = await t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/deliveries/${id}/retry`,
+      token: owner.token,
+    });
+    expect(retried.statusCode).toBe(200);
+    expect(retried.json().status).toBe('queued');
+  });
+});
