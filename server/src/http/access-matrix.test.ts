@@ -34,6 +34,8 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'operator' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/events', minRole: 'viewer' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/events/:eventId', minRole: 'viewer' },
 ];
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };

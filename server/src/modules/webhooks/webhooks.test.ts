@@ -43,6 +43,11 @@ describe('webhooks', () => {
     expect(n).toMatchObject({ ruleId: rule.id, source: 'webhook', format: 'html' });
     const queued = await t.deps.db.select().from(deliveries).where(eq(deliveries.notificationId, n!.id));
     expect(queued).toMatchObject([{ chatId, botId: bot!.id, status: 'queued' }]);
+
+    const listed = await t.request({ method: 'GET', url: `/api/v1/orgs/${owner.orgId}/events?source=webhook`, token: owner.token });
+    expect(listed.json().items[0]).toMatchObject({ id: again.json().eventId, matchedRuleIds: [rule.id] });
+    const one = await t.request({ method: 'GET', url: `/api/v1/orgs/${owner.orgId}/events/${again.json().eventId}`, token: owner.token });
+    expect(one.json().payload.body).toEqual({ level: 'HIGH', msg: 'y <z>' });
   });
 
   it('takes a form body', async () => {
