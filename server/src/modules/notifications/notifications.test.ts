@@ -2,12 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { signup, type SignedUp } from '../../../test/factories.js';
+import { hashToken } from '../../crypto/secrets.js';
 import { botChats, bots, chats, deliveries } from '../../db/schema.js';
 
 let t: TestApp;
 let owner: SignedUp;
 let botId: string;
 let chatIds: string[];
+const runnerToken = 'npr_test_runner_token_0123456789';
 
 beforeAll(async () => {
   t = await createTestApp();
@@ -20,6 +22,7 @@ beforeAll(async () => {
       telegramId: 1001,
       tokenEncrypted: t.deps.secrets.encrypt('1001:AAA'),
       tokenHint: 'AAA',
+      runnerTokenHash: hashToken(runnerToken),
       status: 'running',
     })
     .returning();
@@ -119,5 +122,75 @@ describe('notifications API', () => {
     });
     expect(retried.statusCode).toBe(200);
     expect(retried.json().status).toBe('queued');
+  });
+});
+
+describe('internal delivery API', () => {
+  const internal = (url: string, payload: object) =>
+    t.request({ method: 'POST', url: `/internal/v1${url}`, token: runnerToken, payload });
+
+  it('claims in seq order with a lease, records results, long-polls until NOTIFY', async () => {
+    await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
+    await post({ text: 'a & <b>', chatIds });
+    const c = await internal('/deliveries/claim', { limit: 10, waitMs: 0 });
+    expect(c.statusCode).toBe(200);
+    const ds = c.json().deliveries as Array<{
+      id: string;
+      seq: number;
+      text: string;
+      attempts: number;
+    }>;
+    expect(ds).toHaveLength(3);
+    expect(ds.map((d) => d.seq)).toEqual([...ds.map((d) => d.seq)].sort((a, b) => a - b));
+    expect(ds[0]!.text).toBe('a &amp; &lt;b&gt;');
+    expect(
+      (await internal('/deliveries/claim', { limit: 10, waitMs: 0 })).json().deliveries,
+    ).toHaveLength(0);
+
+    expect(
+      (
+        await internal(`/deliveries/${ds[0]!.id}/result`, { outcome: 'sent', messageIds: [7] })
+      ).json().status,
+    ).toBe('sent');
+    expect(
+      (
+        await internal(`/deliveries/${ds[1]!.id}/result`, { outcome: 'unknown', error: 'dropped' })
+      ).json().status,
+    ).toBe('queued');
+    await t.deps.db
+      .update(deliveries)
+      .set({ status: 'sending', lastError: 'unknown: dropped' })
+      .where(eq(deliveries.id, ds[1]!.id));
+    expect(
+      (
+        await internal(`/deliveries/${ds[1]!.id}/result`, { outcome: 'unknown', error: 'dropped' })
+      ).json().status,
+    ).toBe('dead');
+    expect(
+      (
+        await internal(`/deliveries/${ds[2]!.id}/result`, {
+          outcome: 'chat_gone',
+          reason: 'kicked',
+        })
+      ).json().status,
+    ).toBe('failed');
+
+    // Long poll: woken by the NOTIFY of a new notification, well before waitMs.
+    const started = Date.now();
+    const waiting = internal('/deliveries/claim', { limit: 10, waitMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    await post({ text: 'later', chatIds: [chatIds[0]] });
+    const woke = await waiting;
+    expect(woke.json().deliveries).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    // An expired lease makes the delivery claimable again.
+    const id = woke.json().deliveries[0].id;
+    await t.deps.db
+      .update(deliveries)
+      .set({ leaseExpiresAt: new Date(Date.now() - 1000) })
+      .where(eq(deliveries.id, id));
+    const again = await internal('/deliveries/claim', { limit: 10, waitMs: 0 });
+    expect(again.json().deliveries.map((d: { id: string }) => d.id)).toEqual([id]);
   });
 });

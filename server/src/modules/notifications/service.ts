@@ -145,18 +145,16 @@ export async function enqueueNotification(
     return { ...prior, created: false };
   }
   if (input.attachments?.length)
-    await tx
-      .insert(attachments)
-      .values(
-        input.attachments.map((a) => ({
-          orgId,
-          notificationId: notification.id,
-          filename: a.filename,
-          contentType: a.contentType,
-          size: a.content.length,
-          content: a.content,
-        })),
-      );
+    await tx.insert(attachments).values(
+      input.attachments.map((a) => ({
+        orgId,
+        notificationId: notification.id,
+        filename: a.filename,
+        contentType: a.contentType,
+        size: a.content.length,
+        content: a.content,
+      })),
+    );
   const rows = input.targets.length
     ? await tx
         .insert(deliveries)
