@@ -30,12 +30,13 @@ import { orgRoutes } from './modules/orgs/routes.js';
 import { deliveryRunnerRoutes } from './modules/deliveries/runner-routes.js';
 import { notificationRoutes } from './modules/notifications/routes.js';
 import { eventRoutes } from './modules/events/routes.js';
+import { mailboxRoutes } from './modules/mailboxes/routes.js';
 import { ruleRoutes } from './modules/rules/routes.js';
 import { hookIngressRoutes, webhookRoutes } from './modules/webhooks/routes.js';
 
 type RouteModule = (deps: AppDeps) => FastifyPluginAsyncZod;
 /** Route modules under /api/v1, each owning its paths. Add a module here to mount it. */
-const apiRouteModules: RouteModule[] = [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes, ruleRoutes, webhookRoutes, notificationRoutes, eventRoutes];
+const apiRouteModules: RouteModule[] = [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes, ruleRoutes, webhookRoutes, notificationRoutes, eventRoutes, mailboxRoutes];
 /** Route modules under /internal/v1 (bot runners). */
 const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes];
 /** Route modules mounted at the root (inbound webhooks, Telegram ingress). */

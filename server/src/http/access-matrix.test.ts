@@ -36,6 +36,11 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events/:eventId', minRole: 'viewer' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/mailboxes', minRole: 'viewer' },
+  { method: 'POST', url: '/api/v1/orgs/:orgId/mailboxes', minRole: 'admin' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId', minRole: 'viewer' },
+  { method: 'DELETE', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId', minRole: 'admin' },
+  { method: 'POST', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId/test', minRole: 'admin' },
 ];
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
