@@ -45,4 +45,20 @@ describe('IMAP catch-up', () => {
     const [after] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
     expect(after!.lastUid).toBe(3);
   });
+
+  it('after a UIDVALIDITY reset, starts a new baseline without re-sending old mail, then flows', async () => {
+    const [mb] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.orgId, owner.orgId));
+    const deps = { db: t.deps.db, secrets: t.deps.secrets, allowPrivateHosts: true };
+    const before = (await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id))).length;
+    await dovecot.resetUidValidity('bob');
+    let session = await openMailboxSession(deps, mb!);
+    expect(await catchUpImap(deps, mb!, session)).toBe(0);
+    await session.close();
+    await dovecot.append('bob', mail('after reset'));
+    const [fresh] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
+    session = await openMailboxSession(deps, fresh!);
+    expect(await catchUpImap(deps, fresh!, session)).toBe(1);
+    await session.close();
+    expect((await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id))).length).toBe(before + 1);
+  });
 });
