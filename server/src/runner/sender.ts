@@ -72,8 +72,8 @@ class Limiter {
   }
   delayFor(chatId: number, now = Date.now()): number {
     let wait = Math.max(0, this.pausedUntil - now);
-    this.sent = this.sent.filter((t) => t > now - 1000);
-    if (this.sent.length >= this.l.perSecond) wait = Math.max(wait, this.sent[0]! + 1000 - now);
+    this.sent = this.sent.filter((t) => t > now - 1050);
+    if (this.sent.length >= this.l.perSecond) wait = Math.max(wait, this.sent[0]! + 1050 - now);
     const b = this.bucket.get(chatId);
     if (b) {
       const tokens = Math.min(
@@ -86,7 +86,7 @@ class Limiter {
     if (chatId < 0) {
       const g = (this.group.get(chatId) ?? []).filter((t) => t > now - 60_000);
       this.group.set(chatId, g);
-      if (g.length >= this.l.groupPerMinute) wait = Math.max(wait, g[0]! + 60_000 - now);
+      if (g.length >= this.l.groupPerMinute) wait = Math.max(wait, g[0]! + 60_500 - now);
     }
     return wait;
   }
