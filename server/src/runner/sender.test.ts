@@ -108,4 +108,30 @@ describe('sender', () => {
     const rows = await t.deps.db.select().from(deliveries).where(eq(deliveries.status, 'sent'));
     expect(rows.length).toBe(65);
   }, 30_000);
+  it('kicked → failed and link inactive; 5xx → retried and sent; dropped after accept → unknown, one more attempt', async () => {
+    fake.failNext({
+      chatId: tgChatIds[5],
+      fault: {
+        type: 'http',
+        status: 403,
+        description: 'Forbidden: bot was kicked from the group chat',
+      },
+    });
+    fake.failNext({ chatId: tgChatIds[6], fault: { type: 'http', status: 502 } });
+    fake.failNext({ chatId: tgChatIds[7], fault: { type: 'drop-after-accept' } });
+    const ids: Record<number, string> = {};
+    for (const c of [5, 6, 7])
+      ids[c] = (await post({ text: `fault ${c}`, chatIds: [chatIds[c]] })).json().deliveries[0].id;
+    expect(await waitAllSent(20_000)).toBe(0);
+    const get = async (c: number) =>
+      (await t.deps.db.select().from(deliveries).where(eq(deliveries.id, ids[c]!)))[0]!;
+    expect((await get(5)).status).toBe('failed');
+    const link = await t.deps.db.select().from(botChats).where(eq(botChats.chatId, chatIds[5]!));
+    expect(link[0]!.status).toBe('inactive');
+    expect((await get(6)).status).toBe('sent');
+    expect((await get(6)).attempts).toBe(2);
+    const dropped = await get(7);
+    expect(dropped.status).toBe('sent');
+    expect(dropped.attempts).toBe(2);
+  }, 30_000);
 });
