@@ -134,4 +134,26 @@ describe('sender', () => {
     expect(dropped.status).toBe('sent');
     expect(dropped.attempts).toBe(2);
   }, 30_000);
+  it('a group upgraded to a supergroup: chat id followed, resent there', async () => {
+    const [bot] = await t.deps.db.select().from(bots);
+    const token = fake.listBots()[0]!.token;
+    const group = fake.addChat({ type: 'group', title: 'g', botTokens: [token] });
+    const [row] = await t.deps.db
+      .insert(chats)
+      .values({ orgId: owner.orgId, telegramChatId: group.id, type: 'group' })
+      .returning();
+    await t.deps.db
+      .insert(botChats)
+      .values({ orgId: owner.orgId, botId: bot!.id, chatId: row!.id });
+    const newId = fake.migrateGroupToSupergroup({ chatId: group.id });
+    const id = (await post({ text: 'to the group', chatIds: [row!.id] })).json().deliveries[0].id;
+    expect(await waitAllSent(20_000)).toBe(0);
+    expect(
+      (await t.deps.db.select().from(deliveries).where(eq(deliveries.id, id)))[0]!.status,
+    ).toBe('sent');
+    expect(
+      (await t.deps.db.select().from(chats).where(eq(chats.id, row!.id)))[0]!.telegramChatId,
+    ).toBe(newId);
+    expect(fake.messages({ chatId: newId }).map((m) => m.plainText)).toEqual(['to the group']);
+  }, 30_000);
 });
