@@ -21,20 +21,55 @@ const bench: Bench = {
     const database = connectDatabase(ADMIN_URL.replace(/\/[^/]*$/, `/${name}`), 20);
     try {
       await runMigrations(database.db);
-      const config = loadConfig({ LOG_LEVEL: 'silent', WEB_DIST_DIR: '/nonexistent', DATABASE_URL: 'postgres://x@127.0.0.1/x' });
-      const { app } = await buildApp({ config, db: database.db, secretKey: 'bench-secret-key-0123456789abcdef0123', log: createLogger('silent') });
+      const config = loadConfig({
+        LOG_LEVEL: 'silent',
+        WEB_DIST_DIR: '/nonexistent',
+        DATABASE_URL: 'postgres://x@127.0.0.1/x',
+      });
+      const { app } = await buildApp({
+        config,
+        db: database.db,
+        secretKey: 'bench-secret-key-0123456789abcdef0123',
+        log: createLogger('silent'),
+      });
       await app.listen({ port: 0, host: '127.0.0.1' });
       const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-      const signup = await fetch(`${base}/api/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'bench@example.test', password: 'bench password', name: 'B', organizationName: 'Bench' }) });
+      const signup = await fetch(`${base}/api/v1/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          email: 'bench@example.test',
+          password: 'bench password',
+          name: 'B',
+          organizationName: 'Bench',
+        }),
+      });
       const { token } = (await signup.json()) as { token: string };
-      const health = await httpLoad({ url: `${base}/healthz`, concurrency: 32, seconds: 5, expectStatus: 200 });
-      const me = await httpLoad({ url: `${base}/api/v1/me`, headers: { authorization: `Bearer ${token}` }, concurrency: 32, seconds: 5, expectStatus: 200 });
+      const health = await httpLoad({
+        url: `${base}/healthz`,
+        concurrency: 32,
+        seconds: 5,
+        expectStatus: 200,
+      });
+      const me = await httpLoad({
+        url: `${base}/api/v1/me`,
+        headers: { authorization: `Bearer ${token}` },
+        concurrency: 32,
+        seconds: 5,
+        expectStatus: 200,
+      });
       await app.close();
       const fmt = (r: typeof health) => `${r.perSecond.toFixed(0)}/s`;
-      const lat = (r: typeof health) => `p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, ${r.errors} errors`;
+      const lat = (r: typeof health) =>
+        `p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, ${r.errors} errors`;
       return [
         { bench: 'api', metric: 'GET /healthz', value: fmt(health), note: lat(health) },
-        { bench: 'api', metric: 'GET /api/v1/me (session + memberships from PostgreSQL)', value: fmt(me), note: lat(me) },
+        {
+          bench: 'api',
+          metric: 'GET /api/v1/me (session + memberships from PostgreSQL)',
+          value: fmt(me),
+          note: lat(me),
+        },
       ];
     } finally {
       await database.close();

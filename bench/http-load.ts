@@ -1,6 +1,13 @@
 import http from 'node:http';
 
-export type LoadResult = { requests: number; errors: number; seconds: number; perSecond: number; p50ms: number; p99ms: number };
+export type LoadResult = {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+};
 
 /** Closed-loop HTTP load: `concurrency` clients with keep-alive, for `seconds` (bounded). */
 export async function httpLoad(opts: {
@@ -22,7 +29,19 @@ export async function httpLoad(opts: {
       const body = opts.body?.();
       const started = performance.now();
       const req = http.request(
-        { agent, host: target.hostname, port: target.port, path: target.pathname + target.search, method: opts.method ?? 'GET', headers: { ...(body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}), ...opts.headers } },
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname + target.search,
+          method: opts.method ?? 'GET',
+          headers: {
+            ...(body
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }
+              : {}),
+            ...opts.headers,
+          },
+        },
         (res) => {
           res.resume();
           res.on('end', () => {
@@ -47,6 +66,14 @@ export async function httpLoad(opts: {
   agent.destroy();
   const seconds = (Date.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
-  return { requests: latencies.length, errors, seconds, perSecond: latencies.length / seconds, p50ms: pct(0.5), p99ms: pct(0.99) };
+  const pct = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    perSecond: latencies.length / seconds,
+    p50ms: pct(0.5),
+    p99ms: pct(0.99),
+  };
 }

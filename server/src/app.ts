@@ -7,7 +7,13 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type FastifyPluginAsyncZod, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type FastifyPluginAsyncZod,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import { eq, sql } from 'drizzle-orm';
 import { bots } from './db/schema.js';
 import type { Config } from './config.js';
@@ -36,7 +42,20 @@ import { hookIngressRoutes, webhookRoutes } from './modules/webhooks/routes.js';
 
 type RouteModule = (deps: AppDeps) => FastifyPluginAsyncZod;
 /** Route modules under /api/v1, each owning its paths. Add a module here to mount it. */
-const apiRouteModules: RouteModule[] = [authRoutes, orgRoutes, memberRoutes, apiKeyRoutes, auditRoutes, logRoutes, adminRoutes, ruleRoutes, webhookRoutes, notificationRoutes, eventRoutes, mailboxRoutes];
+const apiRouteModules: RouteModule[] = [
+  authRoutes,
+  orgRoutes,
+  memberRoutes,
+  apiKeyRoutes,
+  auditRoutes,
+  logRoutes,
+  adminRoutes,
+  ruleRoutes,
+  webhookRoutes,
+  notificationRoutes,
+  eventRoutes,
+  mailboxRoutes,
+];
 /** Route modules under /internal/v1 (bot runners). */
 const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes];
 /** Route modules mounted at the root (inbound webhooks, Telegram ingress). */
@@ -66,7 +85,9 @@ export type BuildAppOptions = { config: Config; db: Database; secretKey: string;
 const defaultWebDist = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 /** Builds the api: plugins, then modules. It does not listen (main.ts does; tests inject). */
-export async function buildApp(options: BuildAppOptions): Promise<{ app: FastifyInstance; deps: AppDeps }> {
+export async function buildApp(
+  options: BuildAppOptions,
+): Promise<{ app: FastifyInstance; deps: AppDeps }> {
   const { config, db, log } = options;
   const base = { config, db, log, secrets: new SecretBox(options.secretKey) };
   createServices(base);
@@ -98,8 +119,21 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   await app.register(rateLimit, { global: false });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'NotifyPro API', version: '1.0.0', description: 'E-mail, webhooks and API calls to Telegram. Errors are application/problem+json (RFC 9457).' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (nps_…) or an organization API key (npk_…)' } } },
+      info: {
+        title: 'NotifyPro API',
+        version: '1.0.0',
+        description:
+          'E-mail, webhooks and API calls to Telegram. Errors are application/problem+json (RFC 9457).',
+      },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A session token (nps_…) or an organization API key (npk_…)',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
@@ -124,12 +158,19 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
     try {
-      const result = await db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+      const result = await db.execute(
+        sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
+      );
       const applied = Number((result.rows[0] as { n: number }).n);
-      if (applied < expectedMigrations) return reply.status(503).send({ status: 'migrating', applied, expected: expectedMigrations });
+      if (applied < expectedMigrations)
+        return reply
+          .status(503)
+          .send({ status: 'migrating', applied, expected: expectedMigrations });
       return { status: 'ready', migrations: applied };
     } catch (err) {
-      return reply.status(503).send({ status: 'database unreachable', error: (err as Error).message });
+      return reply
+        .status(503)
+        .send({ status: 'database unreachable', error: (err as Error).message });
     }
   });
 
@@ -157,10 +198,18 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   // Client-side routes fall back to the SPA; unknown API paths stay problem+json 404s.
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    if (serveSpa && request.method === 'GET' && !/^\/(api|hooks|telegram|internal)\//.test(path) && !path.includes('.')) {
+    if (
+      serveSpa &&
+      request.method === 'GET' &&
+      !/^\/(api|hooks|telegram|internal)\//.test(path) &&
+      !path.includes('.')
+    ) {
       return reply.sendFile('index.html');
     }
-    return reply.type('application/problem+json').status(404).send(problem(404, `No route ${request.method} ${path}`));
+    return reply
+      .type('application/problem+json')
+      .status(404)
+      .send(problem(404, `No route ${request.method} ${path}`));
   });
   return { app, deps };
 }

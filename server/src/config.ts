@@ -15,11 +15,22 @@ const envSchema = z.object({
   BOT_RUNNER: z.enum(['process', 'docker']).default('process'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ALLOW_SIGNUP: booleanFromEnv.default(true),
-  SESSION_TTL_HOURS: z.coerce.number().positive().default(24 * 14),
-  BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  SESSION_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .default(24 * 14),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
   LOGIN_MAX_PER_IP_PER_MINUTE: z.coerce.number().int().positive().default(20),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().positive().default(5),
-  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().positive().default(15 * 60),
+  LOGIN_LOCKOUT_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(15 * 60),
   MAIL_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
   WEB_DIST_DIR: z.string().optional(),
   METRICS_TOKEN: z.string().optional(),

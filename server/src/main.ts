@@ -9,16 +9,28 @@ import { createLogger, type Logger } from './logger.js';
 import { createAuthService } from './modules/auth/service.js';
 import { SecretBox } from './crypto/secrets.js';
 
-type Runtime = { config: Config; log: Logger; database: DatabaseHandle; secretKey: string; stop(): Promise<void> };
+type Runtime = {
+  config: Config;
+  log: Logger;
+  database: DatabaseHandle;
+  secretKey: string;
+  stop(): Promise<void>;
+};
 
 /** Connects to DATABASE_URL, or boots the embedded PostgreSQL in DATA_DIR, then migrates. */
-async function openRuntime(service: string, { embeddedAllowed }: { embeddedAllowed: boolean }): Promise<Runtime> {
+async function openRuntime(
+  service: string,
+  { embeddedAllowed }: { embeddedAllowed: boolean },
+): Promise<Runtime> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { role: service });
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | null = null;
   if (!url) {
-    if (!embeddedAllowed) throw new Error('DATABASE_URL is required for this command (the embedded database runs only with `notifypro start`)');
+    if (!embeddedAllowed)
+      throw new Error(
+        'DATABASE_URL is required for this command (the embedded database runs only with `notifypro start`)',
+      );
     const embedded = await startEmbeddedPostgres(config.dataDir, log);
     url = embedded.url;
     stopEmbedded = embedded.stop;
@@ -33,7 +45,10 @@ async function openRuntime(service: string, { embeddedAllowed }: { embeddedAllow
     secretKey,
     async stop() {
       await database.close().catch(() => {});
-      if (stopEmbedded) await stopEmbedded().catch((err) => log.warn({ err }, 'embedded PostgreSQL did not stop cleanly'));
+      if (stopEmbedded)
+        await stopEmbedded().catch((err) =>
+          log.warn({ err }, 'embedded PostgreSQL did not stop cleanly'),
+        );
     },
   };
 }
@@ -41,7 +56,12 @@ async function openRuntime(service: string, { embeddedAllowed }: { embeddedAllow
 async function serveApi(rt: Runtime): Promise<void> {
   let app: Awaited<ReturnType<typeof buildApp>>['app'];
   try {
-    ({ app } = await buildApp({ config: rt.config, db: rt.database.db, secretKey: rt.secretKey, log: rt.log }));
+    ({ app } = await buildApp({
+      config: rt.config,
+      db: rt.database.db,
+      secretKey: rt.secretKey,
+      log: rt.log,
+    }));
     await app.listen({ port: rt.config.port, host: rt.config.host });
   } catch (err) {
     // Never leave the embedded PostgreSQL running behind a failed start.
@@ -63,11 +83,15 @@ async function serveApi(rt: Runtime): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-const program = new Command('notifypro').description('NotifyPro: e-mail, webhooks and API calls to Telegram');
+const program = new Command('notifypro').description(
+  'NotifyPro: e-mail, webhooks and API calls to Telegram',
+);
 
 program
   .command('start')
-  .description('run everything in one process group (embedded PostgreSQL when DATABASE_URL is unset)')
+  .description(
+    'run everything in one process group (embedded PostgreSQL when DATABASE_URL is unset)',
+  )
   .action(async () => serveApi(await openRuntime('start', { embeddedAllowed: true })));
 
 program
@@ -92,8 +116,18 @@ program
   .option('--name <name>', 'display name', 'Administrator')
   .action(async (opts: { email: string; password: string; name: string }) => {
     const rt = await openRuntime('create-admin', { embeddedAllowed: true });
-    const auth = createAuthService({ config: rt.config, db: rt.database.db, log: rt.log, secrets: new SecretBox(rt.secretKey), services: undefined as never });
-    const user = await auth.createAdmin({ email: opts.email.toLowerCase(), password: opts.password, name: opts.name });
+    const auth = createAuthService({
+      config: rt.config,
+      db: rt.database.db,
+      log: rt.log,
+      secrets: new SecretBox(rt.secretKey),
+      services: undefined as never,
+    });
+    const user = await auth.createAdmin({
+      email: opts.email.toLowerCase(),
+      password: opts.password,
+      name: opts.name,
+    });
     console.log(`superadmin ready: ${user.email} (${user.id})`);
     await rt.stop();
   });

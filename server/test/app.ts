@@ -16,8 +16,19 @@ export type TestApp = {
 /** The real api over a fresh real database; requests go through `inject()` (no port). */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
-  const config = loadConfig({ DATA_DIR: '/tmp/np-test-data', LOG_LEVEL: 'silent', WEB_DIST_DIR: '/nonexistent', ...env, DATABASE_URL: database.url });
-  const { app, deps } = await buildApp({ config, db: database.db, secretKey: 'test-secret-key-0123456789abcdef0123456789', log: createLogger('silent') });
+  const config = loadConfig({
+    DATA_DIR: '/tmp/np-test-data',
+    LOG_LEVEL: 'silent',
+    WEB_DIST_DIR: '/nonexistent',
+    ...env,
+    DATABASE_URL: database.url,
+  });
+  const { app, deps } = await buildApp({
+    config,
+    db: database.db,
+    secretKey: 'test-secret-key-0123456789abcdef0123456789',
+    log: createLogger('silent'),
+  });
   await app.ready();
   return {
     app,
@@ -25,7 +36,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     database,
     config,
     request: ({ token, headers, ...opts }) =>
-      app.inject({ ...opts, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } }),
+      app.inject({
+        ...opts,
+        headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      }),
     async close() {
       await app.close();
       await database.drop();

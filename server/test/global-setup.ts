@@ -5,12 +5,14 @@ import pg from 'pg';
 import { connectDatabase } from '../src/db/client.js';
 import { migrationsFolder, runMigrations } from '../src/db/migrate.js';
 
-export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** Name of the migrated template database for the current migrations. */
 export function templateName(): string {
   const hash = createHash('sha256');
-  for (const f of readdirSync(migrationsFolder).sort()) if (f.endsWith('.sql')) hash.update(readFileSync(join(migrationsFolder, f)));
+  for (const f of readdirSync(migrationsFolder).sort())
+    if (f.endsWith('.sql')) hash.update(readFileSync(join(migrationsFolder, f)));
   return `np_tpl_${hash.digest('hex').slice(0, 12)}`;
 }
 

@@ -19,7 +19,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(port: number, child: ChildProcess, output: () => string): Promise<Record<string, unknown>> {
+async function waitReady(
+  port: number,
+  child: ChildProcess,
+  output: () => string,
+): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`exited early (${child.exitCode}): ${output()}`);
@@ -37,7 +41,12 @@ async function waitReady(port: number, child: ChildProcess, output: () => string
 
 async function startOnce(): Promise<{ signupStatus: number; exitCode: number | null }> {
   const port = await freePort();
-  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' } as NodeJS.ProcessEnv;
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    LOG_LEVEL: 'info',
+  } as NodeJS.ProcessEnv;
   delete env.DATABASE_URL;
   delete env.SECRET_KEY;
   const child = spawn(process.execPath, [cli, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -50,10 +59,17 @@ async function startOnce(): Promise<{ signupStatus: number; exitCode: number | n
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/auth/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'owner@example.test', password: 'long enough pw', name: 'Owner', organizationName: 'Hotel' }),
+      body: JSON.stringify({
+        email: 'owner@example.test',
+        password: 'long enough pw',
+        name: 'Owner',
+        organizationName: 'Hotel',
+      }),
     });
     await res.text();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
     child.kill('SIGTERM');
     return { signupStatus: res.status, exitCode: await exited };
   } finally {

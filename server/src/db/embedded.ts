@@ -31,7 +31,10 @@ function pidAlive(pid: number): boolean {
  * Starts (or reuses) the embedded PostgreSQL in DATA_DIR/postgres. A server left running by a
  * killed parent is stopped first, because its port may be another's by now.
  */
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: Logger,
+): Promise<EmbeddedDatabase> {
   const root = resolve(dataDir);
   mkdirSync(root, { recursive: true });
   // As root the server runs as OS user postgres, which must be able to reach the data dir.

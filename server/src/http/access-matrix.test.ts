@@ -60,16 +60,21 @@ beforeAll(async () => {
   stranger = await signup(t);
   strangerKey = (await createApiKey(t, stranger, 'owner')).key;
   tokensByRole.owner = owner.token;
-  for (const role of ['admin', 'operator', 'viewer'] as const) tokensByRole[role] = (await addMember(t, owner, role)).token;
-  for (const role of ['owner', 'admin', 'operator', 'viewer'] as const) keysByRole[role] = (await createApiKey(t, owner, role)).key;
+  for (const role of ['admin', 'operator', 'viewer'] as const)
+    tokensByRole[role] = (await addMember(t, owner, role)).token;
+  for (const role of ['owner', 'admin', 'operator', 'viewer'] as const)
+    keysByRole[role] = (await createApiKey(t, owner, role)).key;
 });
 afterAll(() => t.close());
 
-const fill = (url: string, orgId: string) => url.replace(':orgId', orgId).replace(/:[A-Za-z]+/g, someUuid);
+const fill = (url: string, orgId: string) =>
+  url.replace(':orgId', orgId).replace(/:[A-Za-z]+/g, someUuid);
 
 describe('org route access matrix', () => {
   it('has an entry for every org route (add one when you add a route)', () => {
-    const orgRoutes = t.app.declaredRoutes.filter((r) => r.access.kind === 'org').map((r) => `${r.method} ${r.url}`);
+    const orgRoutes = t.app.declaredRoutes
+      .filter((r) => r.access.kind === 'org')
+      .map((r) => `${r.method} ${r.url}`);
     const listed = matrix.map((m) => `${m.method} ${m.url}`);
     expect(orgRoutes.filter((r) => !listed.includes(r))).toEqual([]);
     expect(listed.filter((r) => !orgRoutes.includes(r))).toEqual([]);
@@ -83,7 +88,12 @@ describe('org route access matrix', () => {
     it(`${m.method} ${m.url}: 404 to another org's session and API key, 401 without credentials`, async () => {
       const url = fill(m.url, owner.orgId);
       for (const token of [stranger.token, strangerKey]) {
-        const res = await t.request({ method: m.method as 'GET', url, token, payload: m.method === 'GET' || m.method === 'DELETE' ? undefined : {} });
+        const res = await t.request({
+          method: m.method as 'GET',
+          url,
+          token,
+          payload: m.method === 'GET' || m.method === 'DELETE' ? undefined : {},
+        });
         expect(res.statusCode, `${m.method} ${url}`).toBe(404);
       }
       const anonymous = await t.request({ method: m.method as 'GET', url });
@@ -95,7 +105,12 @@ describe('org route access matrix', () => {
         const url = fill(m.url, owner.orgId);
         for (const role of belowOf(m.minRole)) {
           for (const token of [tokensByRole[role], keysByRole[role]]) {
-            const res = await t.request({ method: m.method as 'GET', url, token, payload: m.method === 'GET' || m.method === 'DELETE' ? undefined : {} });
+            const res = await t.request({
+              method: m.method as 'GET',
+              url,
+              token,
+              payload: m.method === 'GET' || m.method === 'DELETE' ? undefined : {},
+            });
             expect(res.statusCode, `${role} ${m.method} ${url}`).toBe(403);
           }
         }
@@ -104,8 +119,17 @@ describe('org route access matrix', () => {
   }
 
   it('answers 404 for a malformed org id and for the superadmin area to non-superadmins', async () => {
-    expect((await t.request({ method: 'GET', url: '/api/v1/orgs/not-a-uuid', token: owner.token })).statusCode).toBe(404);
-    expect((await t.request({ method: 'GET', url: '/api/v1/admin/orgs', token: stranger.token })).statusCode).toBe(404);
-    expect((await t.request({ method: 'GET', url: '/api/v1/admin/logs', token: keysByRole.owner })).statusCode).toBe(404);
+    expect(
+      (await t.request({ method: 'GET', url: '/api/v1/orgs/not-a-uuid', token: owner.token }))
+        .statusCode,
+    ).toBe(404);
+    expect(
+      (await t.request({ method: 'GET', url: '/api/v1/admin/orgs', token: stranger.token }))
+        .statusCode,
+    ).toBe(404);
+    expect(
+      (await t.request({ method: 'GET', url: '/api/v1/admin/logs', token: keysByRole.owner }))
+        .statusCode,
+    ).toBe(404);
   });
 });

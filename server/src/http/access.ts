@@ -4,7 +4,14 @@ import type { Role } from '../db/schema.js';
 
 /** Who a request acts as. */
 export type Principal =
-  | { type: 'user'; userId: string; sessionId: string; isSuperadmin: boolean; label: string; viaCookie: boolean }
+  | {
+      type: 'user';
+      userId: string;
+      sessionId: string;
+      isSuperadmin: boolean;
+      label: string;
+      viaCookie: boolean;
+    }
   | { type: 'api_key'; keyId: string; orgId: string; role: Role; label: string };
 
 /** What a route requires; every /api route declares one (checked at registration). */
@@ -23,7 +30,12 @@ export type RunnerContext = { botId: string; orgId: string };
 export type OrgContext = { orgId: string; role: Role };
 
 /** Who did it, from where: what the audit log records. */
-export type Actor = { type: 'user' | 'api_key' | 'system'; id: string | null; label: string | null; ip: string | null };
+export type Actor = {
+  type: 'user' | 'api_key' | 'system';
+  id: string | null;
+  label: string | null;
+  ip: string | null;
+};
 
 export const roleRank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 export const atLeast = (role: Role, min: Role) => roleRank[role] >= roleRank[min];
@@ -99,7 +111,8 @@ export function registerAccessControl(
     if (!principal) throw new AppError('unauthorized', 'Missing or invalid credentials');
     request.principal = principal;
     if (rule.kind === 'user') {
-      if (principal.type !== 'user') throw forbidden('This endpoint needs a user session, not an API key');
+      if (principal.type !== 'user')
+        throw forbidden('This endpoint needs a user session, not an API key');
       return;
     }
     if (rule.kind === 'superadmin') {
@@ -113,7 +126,8 @@ export function registerAccessControl(
     else role = await membershipRole(orgId, principal.userId);
     if (!role) throw notFound('Organization');
     request.org = { orgId, role };
-    if (!atLeast(role, rule.minRole)) throw forbidden(`This needs the ${rule.minRole} role or higher`);
+    if (!atLeast(role, rule.minRole))
+      throw forbidden(`This needs the ${rule.minRole} role or higher`);
   });
 }
 

@@ -32,7 +32,9 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const errors: FieldError[] = error.validation.map((v) => ({
-        path: [error.validationContext, ...String(v.instancePath).split('/').filter(Boolean)].join('.'),
+        path: [error.validationContext, ...String(v.instancePath).split('/').filter(Boolean)].join(
+          '.',
+        ),
         message: v.message ?? 'is invalid',
       }));
       return reply.status(400).send(problem(400, 'The request is invalid', { errors }));

@@ -20,12 +20,25 @@ afterAll(async () => {
   await dovecot?.stop();
 });
 
-const mail = (subject: string, extra = '') => `From: a@example.com\r\nTo: bob@example.com\r\nSubject: ${subject}\r\n${extra}\r\nbody of ${subject}\r\n`;
+const mail = (subject: string, extra = '') =>
+  `From: a@example.com\r\nTo: bob@example.com\r\nSubject: ${subject}\r\n${extra}\r\nbody of ${subject}\r\n`;
 
 describe('IMAP catch-up', () => {
   it('baselines, then ingests each new mail exactly once with the cursor, windows-1251 included', async () => {
     await dovecot.append('bob', mail('old'));
-    const [mb] = await t.deps.db.insert(mailboxes).values({ orgId: owner.orgId, name: 'bob', protocol: 'imap', host: '127.0.0.1', port: dovecot.imapPort, security: 'none', username: 'bob', secretEncrypted: t.deps.secrets.encrypt('pw') }).returning();
+    const [mb] = await t.deps.db
+      .insert(mailboxes)
+      .values({
+        orgId: owner.orgId,
+        name: 'bob',
+        protocol: 'imap',
+        host: '127.0.0.1',
+        port: dovecot.imapPort,
+        security: 'none',
+        username: 'bob',
+        secretEncrypted: t.deps.secrets.encrypt('pw'),
+      })
+      .returning();
     const deps = { db: t.deps.db, secrets: t.deps.secrets, allowPrivateHosts: true };
 
     let session = await openMailboxSession(deps, mb!);
@@ -33,7 +46,16 @@ describe('IMAP catch-up', () => {
     await session.close();
 
     await dovecot.append('bob', mail('one'));
-    await dovecot.append('bob', Buffer.concat([Buffer.from('From: a@example.com\r\nSubject: =?windows-1251?B?7+jx/OzuIA==?=\r\nContent-Type: text/plain; charset=windows-1251\r\n\r\n'), Buffer.from([0xef, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2]), Buffer.from('\r\n')]));
+    await dovecot.append(
+      'bob',
+      Buffer.concat([
+        Buffer.from(
+          'From: a@example.com\r\nSubject: =?windows-1251?B?7+jx/OzuIA==?=\r\nContent-Type: text/plain; charset=windows-1251\r\n\r\n',
+        ),
+        Buffer.from([0xef, 0xf0, 0xe8, 0xe2, 0xe5, 0xf2]),
+        Buffer.from('\r\n'),
+      ]),
+    );
     const [fresh] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
     session = await openMailboxSession(deps, fresh!);
     expect(await catchUpImap(deps, fresh!, session)).toBe(2);
@@ -41,7 +63,7 @@ describe('IMAP catch-up', () => {
     await session.close();
 
     const stored = await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id));
-    expect(stored.map((e) => e.subject).sort()).toEqual(['one', 'письмо '].sort()) // the encoded word ends in a space;
+    expect(stored.map((e) => e.subject).sort()).toEqual(['one', 'письмо '].sort()); // the encoded word ends in a space;
     const [after] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
     expect(after!.lastUid).toBe(3);
   });
@@ -49,7 +71,8 @@ describe('IMAP catch-up', () => {
   it('after a UIDVALIDITY reset, starts a new baseline without re-sending old mail, then flows', async () => {
     const [mb] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.orgId, owner.orgId));
     const deps = { db: t.deps.db, secrets: t.deps.secrets, allowPrivateHosts: true };
-    const before = (await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id))).length;
+    const before = (await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id)))
+      .length;
     await dovecot.resetUidValidity('bob');
     let session = await openMailboxSession(deps, mb!);
     expect(await catchUpImap(deps, mb!, session)).toBe(0);
@@ -59,6 +82,8 @@ describe('IMAP catch-up', () => {
     session = await openMailboxSession(deps, fresh!);
     expect(await catchUpImap(deps, fresh!, session)).toBe(1);
     await session.close();
-    expect((await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id))).length).toBe(before + 1);
+    expect((await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id))).length).toBe(
+      before + 1,
+    );
   });
 });

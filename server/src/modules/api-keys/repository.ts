@@ -14,10 +14,28 @@ const publicColumns = {
 
 export const apiKeyRepository = {
   async list(db: Executor, orgId: string) {
-    return db.select(publicColumns).from(apiKeys).where(and(eq(apiKeys.orgId, orgId), isNull(apiKeys.revokedAt))).orderBy(desc(apiKeys.createdAt));
+    return db
+      .select(publicColumns)
+      .from(apiKeys)
+      .where(and(eq(apiKeys.orgId, orgId), isNull(apiKeys.revokedAt)))
+      .orderBy(desc(apiKeys.createdAt));
   },
-  async insert(db: Executor, orgId: string, values: { name: string; role: Role; keyHash: string; keyHint: string; expiresAt: Date | null; createdByUserId: string | null }) {
-    const [row] = await db.insert(apiKeys).values({ orgId, ...values }).returning(publicColumns);
+  async insert(
+    db: Executor,
+    orgId: string,
+    values: {
+      name: string;
+      role: Role;
+      keyHash: string;
+      keyHint: string;
+      expiresAt: Date | null;
+      createdByUserId: string | null;
+    },
+  ) {
+    const [row] = await db
+      .insert(apiKeys)
+      .values({ orgId, ...values })
+      .returning(publicColumns);
     return row!;
   },
   async revoke(db: Executor, orgId: string, id: string) {

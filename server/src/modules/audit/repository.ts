@@ -42,7 +42,11 @@ export const auditRepository = {
     });
   },
 
-  async list(db: Executor, orgId: string, query: ListQuery & { action?: string; targetType?: string }) {
+  async list(
+    db: Executor,
+    orgId: string,
+    query: ListQuery & { action?: string; targetType?: string },
+  ) {
     const where = and(
       eq(auditLog.orgId, orgId),
       query.action ? eq(auditLog.action, query.action) : undefined,
@@ -52,7 +56,13 @@ export const auditRepository = {
         : undefined,
     );
     const [items, [total]] = await Promise.all([
-      db.select().from(auditLog).where(where).orderBy(query.order === 'asc' ? auditLog.id : desc(auditLog.id)).limit(query.limit).offset(query.offset),
+      db
+        .select()
+        .from(auditLog)
+        .where(where)
+        .orderBy(query.order === 'asc' ? auditLog.id : desc(auditLog.id))
+        .limit(query.limit)
+        .offset(query.offset),
       db.select({ n: count() }).from(auditLog).where(where),
     ]);
     return { items, total: total?.n ?? 0 };

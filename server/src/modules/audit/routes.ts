@@ -19,16 +19,22 @@ const auditItem = z.object({
   createdAt: isoDate,
 });
 
-export const auditRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  app.get('/orgs/:orgId/audit-log', {
-    config: access.org('viewer'),
-    schema: {
-      tags: ['audit'],
-      summary: 'Who changed what, when, from where',
-      params: orgParams,
-      querystring: listQuery.extend({ action: z.string().optional(), targetType: z.string().optional() }),
-      response: { 200: listOf(auditItem) },
-    },
-    handler: async (request) => auditRepository.list(deps.db, orgOf(request).orgId, request.query),
-  });
-};
+export const auditRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/orgs/:orgId/audit-log', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['audit'],
+        summary: 'Who changed what, when, from where',
+        params: orgParams,
+        querystring: listQuery.extend({
+          action: z.string().optional(),
+          targetType: z.string().optional(),
+        }),
+        response: { 200: listOf(auditItem) },
+      },
+      handler: async (request) =>
+        auditRepository.list(deps.db, orgOf(request).orgId, request.query),
+    });
+  };

@@ -1,11 +1,21 @@
 import { and, count, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { apiKeys, memberships, organizations, sessions, users, type Role } from '../../db/schema.js';
+import {
+  apiKeys,
+  memberships,
+  organizations,
+  sessions,
+  users,
+  type Role,
+} from '../../db/schema.js';
 
 /** Users are installation-wide (not org-owned); sessions belong to a user. */
 export const userRepository = {
   async findByEmail(db: Executor, email: string) {
-    const [row] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
+    const [row] = await db
+      .select()
+      .from(users)
+      .where(sql`lower(${users.email}) = lower(${email})`);
     return row ?? null;
   },
   async findById(db: Executor, id: string) {
@@ -16,12 +26,18 @@ export const userRepository = {
     const [row] = await db.select({ n: count() }).from(users);
     return row?.n ?? 0;
   },
-  async insert(db: Executor, values: { email: string; name: string; passwordHash: string; isSuperadmin: boolean }) {
+  async insert(
+    db: Executor,
+    values: { email: string; name: string; passwordHash: string; isSuperadmin: boolean },
+  ) {
     const [row] = await db.insert(users).values(values).returning();
     return row!;
   },
   async setSuperadmin(db: Executor, id: string) {
-    await db.update(users).set({ isSuperadmin: true, updatedAt: new Date() }).where(eq(users.id, id));
+    await db
+      .update(users)
+      .set({ isSuperadmin: true, updatedAt: new Date() })
+      .where(eq(users.id, id));
   },
   async setPassword(db: Executor, id: string, passwordHash: string) {
     await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
@@ -44,7 +60,16 @@ export const userRepository = {
 };
 
 export const sessionRepository = {
-  async insert(db: Executor, values: { userId: string; tokenHash: string; expiresAt: Date; ip: string | null; userAgent: string | null }) {
+  async insert(
+    db: Executor,
+    values: {
+      userId: string;
+      tokenHash: string;
+      expiresAt: Date;
+      ip: string | null;
+      userAgent: string | null;
+    },
+  ) {
     const [row] = await db.insert(sessions).values(values).returning();
     return row!;
   },
@@ -54,7 +79,13 @@ export const sessionRepository = {
       .select({ session: sessions, user: users })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.tokenHash, tokenHash), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date())));
+      .where(
+        and(
+          eq(sessions.tokenHash, tokenHash),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, new Date()),
+        ),
+      );
     return row ?? null;
   },
   async revoke(db: Executor, sessionId: string) {

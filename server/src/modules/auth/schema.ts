@@ -13,14 +13,21 @@ export const signupBody = z.object({
 });
 export const loginBody = z.object({ email, password: z.string().min(1).max(256) });
 
-export const userSchema = z.object({ id: z.string(), email: z.string(), name: z.string(), isSuperadmin: z.boolean() });
+export const userSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  isSuperadmin: z.boolean(),
+});
 export const orgSummary = z.object({ id: z.string(), name: z.string() });
 export const roleSchema = z.enum(roles);
 
 export const sessionResponse = z.object({
   token: z.string(),
   expiresAt: isoDate,
-  csrfToken: z.string().describe('send as X-CSRF-Token when authenticating with the session cookie'),
+  csrfToken: z
+    .string()
+    .describe('send as X-CSRF-Token when authenticating with the session cookie'),
   user: userSchema,
 });
 export const meResponse = z.object({

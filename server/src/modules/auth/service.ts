@@ -19,7 +19,12 @@ export const hashPassword = (password: string) =>
 let dummyHash: Promise<string> | null = null;
 
 export type PublicUser = { id: string; email: string; name: string; isSuperadmin: boolean };
-const publicUser = (u: { id: string; email: string; name: string; isSuperadmin: boolean }): PublicUser => ({
+const publicUser = (u: {
+  id: string;
+  email: string;
+  name: string;
+  isSuperadmin: boolean;
+}): PublicUser => ({
   id: u.id,
   email: u.email,
   name: u.name,
@@ -28,39 +33,77 @@ const publicUser = (u: { id: string; email: string; name: string; isSuperadmin: 
 
 export function createAuthService(deps: AppDeps) {
   const { db, config, secrets } = deps;
-  const limiter = new LoginLimiter(config.loginMaxFailuresPerAccount, config.loginLockoutSeconds * 1000);
+  const limiter = new LoginLimiter(
+    config.loginMaxFailuresPerAccount,
+    config.loginLockoutSeconds * 1000,
+  );
 
   async function openSession(userId: string, ip: string | null, userAgent: string | null) {
     const token = generateToken('nps');
     const expiresAt = new Date(Date.now() + config.sessionTtlHours * 3600_000);
-    const session = await sessionRepository.insert(db, { userId, tokenHash: hashToken(token), expiresAt, ip, userAgent });
+    const session = await sessionRepository.insert(db, {
+      userId,
+      tokenHash: hashToken(token),
+      expiresAt,
+      ip,
+      userAgent,
+    });
     return { token, expiresAt, csrfToken: secrets.sign('csrf', session.id) };
   }
 
   return {
-    async signup(input: { email: string; password: string; name: string; organizationName: string }, actor: Actor, userAgent: string | null) {
+    async signup(
+      input: { email: string; password: string; name: string; organizationName: string },
+      actor: Actor,
+      userAgent: string | null,
+    ) {
       const passwordHash = await hashPassword(input.password);
       const result = await db.transaction(async (tx) => {
         // Serialize signups so exactly one first account becomes the superadmin.
         await tx.execute('select pg_advisory_xact_lock(7301)' as never);
         const first = (await userRepository.count(tx)) === 0;
-        if (!first && !config.allowSignup) throw new AppError('forbidden', 'Sign-up is closed on this installation');
-        if (await userRepository.findByEmail(tx, input.email)) throw conflict('An account with this e-mail already exists');
-        const user = await userRepository.insert(tx, { email: input.email, name: input.name, passwordHash, isSuperadmin: first });
+        if (!first && !config.allowSignup)
+          throw new AppError('forbidden', 'Sign-up is closed on this installation');
+        if (await userRepository.findByEmail(tx, input.email))
+          throw conflict('An account with this e-mail already exists');
+        const user = await userRepository.insert(tx, {
+          email: input.email,
+          name: input.name,
+          passwordHash,
+          isSuperadmin: first,
+        });
         const org = await orgRepository.insert(tx, input.organizationName);
         await orgRepository.addMember(tx, org.id, user.id, 'owner');
         const self: Actor = { ...actor, type: 'user', id: user.id, label: user.email };
-        await auditRepository.record(tx, org.id, self, { action: 'organization.create', targetType: 'organization', targetId: org.id, after: { name: org.name } });
+        await auditRepository.record(tx, org.id, self, {
+          action: 'organization.create',
+          targetType: 'organization',
+          targetId: org.id,
+          after: { name: org.name },
+        });
         return { user, org };
       });
       const session = await openSession(result.user.id, actor.ip, userAgent);
-      return { ...session, user: publicUser(result.user), organization: { id: result.org.id, name: result.org.name } };
+      return {
+        ...session,
+        user: publicUser(result.user),
+        organization: { id: result.org.id, name: result.org.name },
+      };
     },
 
-    async login(input: { email: string; password: string }, ip: string | null, userAgent: string | null) {
+    async login(
+      input: { email: string; password: string },
+      ip: string | null,
+      userAgent: string | null,
+    ) {
       const account = input.email.toLowerCase();
       const wait = limiter.retryAfter(account);
-      if (wait > 0) throw new AppError('rate_limited', 'Too many failed logins for this account; try again later', { retryAfterSeconds: wait });
+      if (wait > 0)
+        throw new AppError(
+          'rate_limited',
+          'Too many failed logins for this account; try again later',
+          { retryAfterSeconds: wait },
+        );
       const user = await userRepository.findByEmail(db, input.email);
       dummyHash ??= hashPassword('not-a-real-password');
       const ok = await verify(user?.passwordHash ?? (await dummyHash), input.password);
@@ -83,7 +126,10 @@ export function createAuthService(deps: AppDeps) {
       const memberships = await userRepository.membershipsOf(db, userId);
       return {
         user: publicUser(user),
-        memberships: memberships.map((m) => ({ organization: { id: m.id, name: m.name }, role: m.role })),
+        memberships: memberships.map((m) => ({
+          organization: { id: m.id, name: m.name },
+          role: m.role,
+        })),
       };
     },
 
@@ -101,7 +147,13 @@ export function createAuthService(deps: AppDeps) {
       if (token.startsWith('npk_')) {
         const key = await apiKeyLookup.findLive(db, hashToken(token));
         if (!key) return null;
-        return { type: 'api_key', keyId: key.id, orgId: key.orgId, role: key.role, label: `api-key:${key.name}` };
+        return {
+          type: 'api_key',
+          keyId: key.id,
+          orgId: key.orgId,
+          role: key.role,
+          label: `api-key:${key.name}`,
+        };
       }
       const found = await sessionRepository.findLive(db, hashToken(token));
       if (!found) return null;
@@ -131,7 +183,11 @@ export function createAuthService(deps: AppDeps) {
         await userRepository.setPassword(db, existing.id, await hashPassword(input.password));
         return publicUser({ ...existing, isSuperadmin: true });
       }
-      const user = await userRepository.insert(db, { ...input, passwordHash: await hashPassword(input.password), isSuperadmin: true });
+      const user = await userRepository.insert(db, {
+        ...input,
+        passwordHash: await hashPassword(input.password),
+        isSuperadmin: true,
+      });
       return publicUser(user);
     },
   };

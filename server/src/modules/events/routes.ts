@@ -19,37 +19,73 @@ const event = z.object({
   matchedRuleIds: z.array(z.string()),
   receivedAt: isoDate,
 });
-const columns = { id: events.id, source: events.source, mailboxId: events.mailboxId, webhookId: events.webhookId, messageId: events.messageId, subject: events.subject, sender: events.sender, error: events.error, matchedRuleIds: events.matchedRuleIds, receivedAt: events.receivedAt };
-
-export const eventRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  const { db } = deps;
-
-  app.get('/orgs/:orgId/events', {
-    config: access.org('viewer'),
-    schema: {
-      tags: ['events'],
-      params: orgParams,
-      querystring: z.object({ source: z.enum(['mail', 'webhook', 'api']).optional(), mailboxId: z.string().uuid().optional(), offset: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(500).default(50) }),
-      response: { 200: z.object({ items: z.array(event), total: z.number() }) },
-    },
-    handler: async (request) => {
-      const q = request.query;
-      const where: SQL[] = [eq(events.orgId, orgOf(request).orgId)];
-      if (q.source) where.push(eq(events.source, q.source));
-      if (q.mailboxId) where.push(eq(events.mailboxId, q.mailboxId));
-      const items = await db.select(columns).from(events).where(and(...where)).orderBy(desc(events.receivedAt), desc(events.id)).offset(q.offset).limit(q.limit);
-      const [total] = await db.select({ n: count() }).from(events).where(and(...where));
-      return { items, total: total!.n };
-    },
-  });
-
-  app.get('/orgs/:orgId/events/:eventId', {
-    config: access.org('viewer'),
-    schema: { tags: ['events'], params: orgParams.extend({ eventId: z.string().uuid() }), response: { 200: event.extend({ payload: z.record(z.string(), z.unknown()) }) } },
-    handler: async (request) => {
-      const [row] = await db.select({ ...columns, payload: events.payload }).from(events).where(and(eq(events.orgId, orgOf(request).orgId), eq(events.id, request.params.eventId)));
-      if (!row) throw notFound('Event');
-      return row;
-    },
-  });
+const columns = {
+  id: events.id,
+  source: events.source,
+  mailboxId: events.mailboxId,
+  webhookId: events.webhookId,
+  messageId: events.messageId,
+  subject: events.subject,
+  sender: events.sender,
+  error: events.error,
+  matchedRuleIds: events.matchedRuleIds,
+  receivedAt: events.receivedAt,
 };
+
+export const eventRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { db } = deps;
+
+    app.get('/orgs/:orgId/events', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['events'],
+        params: orgParams,
+        querystring: z.object({
+          source: z.enum(['mail', 'webhook', 'api']).optional(),
+          mailboxId: z.string().uuid().optional(),
+          offset: z.coerce.number().int().min(0).default(0),
+          limit: z.coerce.number().int().min(1).max(500).default(50),
+        }),
+        response: { 200: z.object({ items: z.array(event), total: z.number() }) },
+      },
+      handler: async (request) => {
+        const q = request.query;
+        const where: SQL[] = [eq(events.orgId, orgOf(request).orgId)];
+        if (q.source) where.push(eq(events.source, q.source));
+        if (q.mailboxId) where.push(eq(events.mailboxId, q.mailboxId));
+        const items = await db
+          .select(columns)
+          .from(events)
+          .where(and(...where))
+          .orderBy(desc(events.receivedAt), desc(events.id))
+          .offset(q.offset)
+          .limit(q.limit);
+        const [total] = await db
+          .select({ n: count() })
+          .from(events)
+          .where(and(...where));
+        return { items, total: total!.n };
+      },
+    });
+
+    app.get('/orgs/:orgId/events/:eventId', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['events'],
+        params: orgParams.extend({ eventId: z.string().uuid() }),
+        response: { 200: event.extend({ payload: z.record(z.string(), z.unknown()) }) },
+      },
+      handler: async (request) => {
+        const [row] = await db
+          .select({ ...columns, payload: events.payload })
+          .from(events)
+          .where(
+            and(eq(events.orgId, orgOf(request).orgId), eq(events.id, request.params.eventId)),
+          );
+        if (!row) throw notFound('Event');
+        return row;
+      },
+    });
+  };

@@ -7,18 +7,37 @@ import { logRepository } from '../logs/repository.js';
 import { enqueueNotification } from '../notifications/service.js';
 
 /** One notification a matched rule asks for; the notifications module turns it into deliveries. */
-export type RuleNotification = { source: RuleEvent['source']; eventId: string; ruleId: string; text: string; format: 'html'; targets: { chatId: string; botId?: string }[] };
+export type RuleNotification = {
+  source: RuleEvent['source'];
+  eventId: string;
+  ruleId: string;
+  text: string;
+  format: 'html';
+  targets: { chatId: string; botId?: string }[];
+};
 /** Writes a notification inside the ingest transaction (notifications' enqueueNotification). */
 export type Enqueue = (tx: Executor, orgId: string, n: RuleNotification) => Promise<unknown>;
 // Defaults to notifications' enqueueNotification; replaceable in tests.
 
-export type IngestInput = RuleEvent & { uidValidity?: string | null; uid?: number | null; messageId?: string | null; payload?: Record<string, unknown>; error?: string | null; mailboxName?: string | null };
+export type IngestInput = RuleEvent & {
+  uidValidity?: string | null;
+  uid?: number | null;
+  messageId?: string | null;
+  payload?: Record<string, unknown>;
+  error?: string | null;
+  mailboxName?: string | null;
+};
 
 /**
  * Records an event, matches the org's rules and enqueues their notifications in one
  * transaction. A mail already stored under (mailbox, UIDVALIDITY, UID) is a no-op: null.
  */
-export async function ingestEvent(deps: { db: Database; enqueue?: Enqueue }, orgId: string, input: IngestInput, inTx?: (tx: Executor) => Promise<void>) {
+export async function ingestEvent(
+  deps: { db: Database; enqueue?: Enqueue },
+  orgId: string,
+  input: IngestInput,
+  inTx?: (tx: Executor) => Promise<void>,
+) {
   return deps.db.transaction(async (tx) => {
     const [row] = await tx
       .insert(events)
@@ -32,25 +51,51 @@ export async function ingestEvent(deps: { db: Database; enqueue?: Enqueue }, org
         messageId: input.messageId ?? null,
         subject: input.subject ?? null,
         sender: input.from ?? null,
-        payload: input.payload ?? { to: input.to, text: input.text, headers: input.headers, body: input.body },
+        payload: input.payload ?? {
+          to: input.to,
+          text: input.text,
+          headers: input.headers,
+          body: input.body,
+        },
         error: input.error ?? null,
       })
       .onConflictDoNothing()
       .returning({ id: events.id });
     if (!row) return null;
-    const orgRules = await tx.select().from(rules).where(and(eq(rules.orgId, orgId), eq(rules.enabled, true)));
+    const orgRules = await tx
+      .select()
+      .from(rules)
+      .where(and(eq(rules.orgId, orgId), eq(rules.enabled, true)));
     const matched = input.error ? [] : evaluateRules(orgRules, input);
     for (const rule of matched) {
       const text = renderTemplate(rule.template, input, { mailbox: input.mailboxName });
       const enqueue = deps.enqueue ?? enqueueNotification;
       try {
         // A savepoint per rule: one rule that cannot send (no bot for a chat) is logged, the rest go.
-        await tx.transaction((sp) => enqueue(sp, orgId, { source: input.source, eventId: row.id, ruleId: rule.id, text, format: 'html', targets: rule.targets }));
+        await tx.transaction((sp) =>
+          enqueue(sp, orgId, {
+            source: input.source,
+            eventId: row.id,
+            ruleId: rule.id,
+            text,
+            format: 'html',
+            targets: rule.targets,
+          }),
+        );
       } catch (error) {
-        await logRepository.write(tx, orgId, { level: 'error', source: 'rules', message: `Rule "${rule.name}" could not enqueue: ${(error as Error).message}`, context: { ruleId: rule.id, eventId: row.id } });
+        await logRepository.write(tx, orgId, {
+          level: 'error',
+          source: 'rules',
+          message: `Rule "${rule.name}" could not enqueue: ${(error as Error).message}`,
+          context: { ruleId: rule.id, eventId: row.id },
+        });
       }
     }
-    if (matched.length) await tx.update(events).set({ matchedRuleIds: matched.map((r) => r.id) }).where(and(eq(events.orgId, orgId), eq(events.id, row.id)));
+    if (matched.length)
+      await tx
+        .update(events)
+        .set({ matchedRuleIds: matched.map((r) => r.id) })
+        .where(and(eq(events.orgId, orgId), eq(events.id, row.id)));
     await inTx?.(tx);
     return { eventId: row.id, matchedRuleIds: matched.map((r) => r.id) };
   });

@@ -14,12 +14,23 @@ export const logItem = z.object({
   context: z.record(z.string(), z.unknown()),
   createdAt: isoDate,
 });
-export const logQuery = listQuery.extend({ level: z.enum(['debug', 'info', 'warn', 'error']).optional(), source: z.string().max(64).optional() });
+export const logQuery = listQuery.extend({
+  level: z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  source: z.string().max(64).optional(),
+});
 
-export const logRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  app.get('/orgs/:orgId/logs', {
-    config: access.org('viewer'),
-    schema: { tags: ['logs'], summary: "The organization's event and error log", params: orgParams, querystring: logQuery, response: { 200: listOf(logItem) } },
-    handler: async (request) => logRepository.list(deps.db, orgOf(request).orgId, request.query),
-  });
-};
+export const logRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get('/orgs/:orgId/logs', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['logs'],
+        summary: "The organization's event and error log",
+        params: orgParams,
+        querystring: logQuery,
+        response: { 200: listOf(logItem) },
+      },
+      handler: async (request) => logRepository.list(deps.db, orgOf(request).orgId, request.query),
+    });
+  };

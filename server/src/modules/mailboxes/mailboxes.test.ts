@@ -22,28 +22,69 @@ afterAll(async () => {
   await dovecot?.stop();
 });
 
-const body = (over: Record<string, unknown> = {}) => ({ name: 'Inbox', protocol: 'imap', host: '127.0.0.1', port: dovecot.imapPort, security: 'none', username: 'alice', password: 'secret', ...over });
+const body = (over: Record<string, unknown> = {}) => ({
+  name: 'Inbox',
+  protocol: 'imap',
+  host: '127.0.0.1',
+  port: dovecot.imapPort,
+  security: 'none',
+  username: 'alice',
+  password: 'secret',
+  ...over,
+});
 
 describe('mailboxes', () => {
   it('creates a mailbox without ever returning its password, and tests the login', async () => {
-    const res = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes`, token: owner.token, payload: body() });
+    const res = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes`,
+      token: owner.token,
+      payload: body(),
+    });
     expect(res.statusCode).toBe(201);
     expect(JSON.stringify(res.json())).not.toContain('secret');
-    const ok = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes/${res.json().id}/test`, token: owner.token });
+    const ok = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes/${res.json().id}/test`,
+      token: owner.token,
+    });
     expect(ok.json()).toEqual({ ok: true });
 
-    const bad = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes`, token: owner.token, payload: body({ password: 'wrong' }) });
-    const failed = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes/${bad.json().id}/test`, token: owner.token });
+    const bad = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes`,
+      token: owner.token,
+      payload: body({ password: 'wrong' }),
+    });
+    const failed = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes/${bad.json().id}/test`,
+      token: owner.token,
+    });
     expect(failed.json().ok).toBe(false);
     expect(failed.json().error).toBeTruthy();
 
-    const pop = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes`, token: owner.token, payload: body({ protocol: 'pop3', port: dovecot.pop3Port }) });
-    const popOk = await lan.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/mailboxes/${pop.json().id}/test`, token: owner.token });
+    const pop = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes`,
+      token: owner.token,
+      payload: body({ protocol: 'pop3', port: dovecot.pop3Port }),
+    });
+    const popOk = await lan.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/mailboxes/${pop.json().id}/test`,
+      token: owner.token,
+    });
     expect(popOk.json()).toEqual({ ok: true });
   });
 
   it('refuses 127.0.0.1 without MAIL_ALLOW_PRIVATE_HOSTS', async () => {
-    const res = await strict.request({ method: 'POST', url: `/api/v1/orgs/${strictOwner.orgId}/mailboxes`, token: strictOwner.token, payload: body() });
+    const res = await strict.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${strictOwner.orgId}/mailboxes`,
+      token: strictOwner.token,
+      payload: body(),
+    });
     expect(res.statusCode).toBe(400);
   });
 });

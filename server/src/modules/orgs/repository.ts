@@ -11,7 +11,11 @@ export const orgRepository = {
     const [row] = await db.select().from(organizations).where(eq(organizations.id, orgId));
     return row ?? null;
   },
-  async update(db: Executor, orgId: string, values: { name?: string; settings?: Record<string, unknown> }) {
+  async update(
+    db: Executor,
+    orgId: string,
+    values: { name?: string; settings?: Record<string, unknown> },
+  ) {
     const [row] = await db
       .update(organizations)
       .set({ ...values, updatedAt: new Date() })

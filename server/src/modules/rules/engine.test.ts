@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateRules, unsafeRegexReason, conditionMatches, type EngineRule, type RuleEvent } from './engine.js';
+import {
+  evaluateRules,
+  unsafeRegexReason,
+  conditionMatches,
+  type EngineRule,
+  type RuleEvent,
+} from './engine.js';
 import { renderTemplate } from './template.js';
 
 const mail: RuleEvent = {
@@ -11,10 +17,21 @@ const mail: RuleEvent = {
   text: '  Disk /var is 99% full  ',
   headers: { 'X-Priority': '1' },
 };
-const hook: RuleEvent = { source: 'webhook', webhookId: 'wh1', body: { alert: { level: 'high', name: 'cpu <hot>' }, n: 3 } };
+const hook: RuleEvent = {
+  source: 'webhook',
+  webhookId: 'wh1',
+  body: { alert: { level: 'high', name: 'cpu <hot>' }, n: 3 },
+};
 
 const rule = (over: Partial<EngineRule> & { id: string }): EngineRule => ({
-  enabled: true, priority: 100, sources: {}, match: 'all', conditions: [], targets: [], stopProcessing: false, ...over,
+  enabled: true,
+  priority: 100,
+  sources: {},
+  match: 'all',
+  conditions: [],
+  targets: [],
+  stopProcessing: false,
+  ...over,
 });
 
 describe('conditions', () => {
@@ -43,8 +60,15 @@ describe('conditions', () => {
 
 describe('regex guard (rejects nested quantifiers and back-references up front)', () => {
   it.each([
-    ['(a+)+', true], ['(\\w*)*b', true], ['(x|y{2,})+', true], ['(a)\\1', true], ['(', true],
-    ['^foo(bar)?$', false], ['(ab)+', false], ['[(+)]+', false], ['a+b*', false],
+    ['(a+)+', true],
+    ['(\\w*)*b', true],
+    ['(x|y{2,})+', true],
+    ['(a)\\1', true],
+    ['(', true],
+    ['^foo(bar)?$', false],
+    ['(ab)+', false],
+    ['[(+)]+', false],
+    ['a+b*', false],
   ])('%s unsafe=%s', (pattern, unsafe) => {
     expect(unsafeRegexReason(pattern) !== null).toBe(unsafe);
   });
@@ -54,9 +78,17 @@ describe('evaluateRules', () => {
   it('returns matched rules in priority order and stops after stopProcessing', () => {
     const rules = [
       rule({ id: 'c', priority: 30 }),
-      rule({ id: 'a', priority: 10, conditions: [{ field: 'subject', op: 'contains', value: 'critical' }] }),
+      rule({
+        id: 'a',
+        priority: 10,
+        conditions: [{ field: 'subject', op: 'contains', value: 'critical' }],
+      }),
       rule({ id: 'b', priority: 20, stopProcessing: true }),
-      rule({ id: 'z', priority: 5, conditions: [{ field: 'subject', op: 'contains', value: 'nope' }] }),
+      rule({
+        id: 'z',
+        priority: 5,
+        conditions: [{ field: 'subject', op: 'contains', value: 'nope' }],
+      }),
     ];
     expect(evaluateRules(rules, mail).map((r) => r.id)).toEqual(['a', 'b']);
   });
@@ -74,23 +106,39 @@ describe('evaluateRules', () => {
       rule({ id: 'mb1', sources: { mailboxIds: ['mb1'] } }),
       rule({ id: 'hooks', sources: { webhookIds: ['wh1'] } }),
     ];
-    expect(evaluateRules(rules, mail).map((r) => r.id).sort()).toEqual(['any', 'mb1']);
-    expect(evaluateRules(rules, hook).map((r) => r.id).sort()).toEqual(['hooks']); // a webhook has no subject: neither subject condition holds
+    expect(
+      evaluateRules(rules, mail)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['any', 'mb1']);
+    expect(
+      evaluateRules(rules, hook)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['hooks']); // a webhook has no subject: neither subject condition holds
   });
 });
 
 describe('renderTemplate', () => {
   it('uses a default template with bold subject, sender and trimmed text, escaped', () => {
     const out = renderTemplate(null, { ...mail, subject: 'a <b> & c' });
-    expect(out).toBe('<b>a &lt;b&gt; &amp; c</b>\nFrom: Alerts &lt;alerts@example.com&gt;\n\nDisk /var is 99% full');
+    expect(out).toBe(
+      '<b>a &lt;b&gt; &amp; c</b>\nFrom: Alerts &lt;alerts@example.com&gt;\n\nDisk /var is 99% full',
+    );
   });
 
   it('reads body paths and mailbox, escaping by default', () => {
-    expect(renderTemplate('{{mailbox}}: {{body.alert.name}} x{{body.n}} {{body.none}}', hook, { mailbox: 'M' })).toBe('M: cpu &lt;hot&gt; x3 ');
+    expect(
+      renderTemplate('{{mailbox}}: {{body.alert.name}} x{{body.n}} {{body.none}}', hook, {
+        mailbox: 'M',
+      }),
+    ).toBe('M: cpu &lt;hot&gt; x3 ');
   });
 
   it('inserts {{{raw}}} unescaped for webhooks only, never for mail', () => {
     expect(renderTemplate('{{{body.alert.name}}}', hook)).toBe('cpu <hot>');
-    expect(renderTemplate('{{{subject}}}', { ...mail, subject: '<i>x</i>' })).toBe('&lt;i&gt;x&lt;/i&gt;');
+    expect(renderTemplate('{{{subject}}}', { ...mail, subject: '<i>x</i>' })).toBe(
+      '&lt;i&gt;x&lt;/i&gt;',
+    );
   });
 });

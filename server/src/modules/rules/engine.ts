@@ -36,7 +36,8 @@ const MAX_REGEX_INPUT = 100_000;
  * rejected up front, which is cheaper and more predictable than a vm timeout per match.
  */
 export function unsafeRegexReason(pattern: string): string | null {
-  if (pattern.length > MAX_REGEX_LENGTH) return `pattern longer than ${MAX_REGEX_LENGTH} characters`;
+  if (pattern.length > MAX_REGEX_LENGTH)
+    return `pattern longer than ${MAX_REGEX_LENGTH} characters`;
   try {
     new RegExp(pattern, 'i');
   } catch (e) {
@@ -64,7 +65,8 @@ export function unsafeRegexReason(pattern: string): string | null {
       const quantified = next === '*' || next === '+' || next === '{' || next === '?';
       if (hadQuantifier && quantified && next !== '?') return 'nested quantifiers are not allowed';
       if ((hadQuantifier || quantified) && stack.length) stack[stack.length - 1] = true;
-    } else if ((c === '*' || c === '+' || c === '{') && stack.length) stack[stack.length - 1] = true;
+    } else if ((c === '*' || c === '+' || c === '{') && stack.length)
+      stack[stack.length - 1] = true;
   }
   return null;
 }
@@ -92,10 +94,15 @@ export function fieldValue(event: RuleEvent, field: string): string | undefined 
   if (field.startsWith('header:')) value = headerValue(event, field.slice('header:'.length));
   else if (field === 'body') value = event.body;
   else if (field.startsWith('body.')) value = pathValue(event.body, field.slice('body.'.length));
-  else if (field === 'from' || field === 'to' || field === 'subject' || field === 'text') value = event[field];
+  else if (field === 'from' || field === 'to' || field === 'subject' || field === 'text')
+    value = event[field];
   else return undefined;
   if (value === null || value === undefined) return undefined;
-  return typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return typeof value === 'string'
+    ? value
+    : typeof value === 'object'
+      ? JSON.stringify(value)
+      : String(value);
 }
 
 export function conditionMatches(event: RuleEvent, condition: RuleCondition): boolean {

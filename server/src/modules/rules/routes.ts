@@ -10,11 +10,17 @@ import { conditionOps, evaluateRules, unsafeRegexReason } from './engine.js';
 import { ruleRepository } from './repository.js';
 import { renderTemplate } from './template.js';
 
-const field = z.string().regex(/^(from|to|subject|text|body|header:[\w-]+|body\.[\w.-]+)$/, 'from, to, subject, text, header:<Name> or body.<path>');
+const field = z
+  .string()
+  .regex(
+    /^(from|to|subject|text|body|header:[\w-]+|body\.[\w.-]+)$/,
+    'from, to, subject, text, header:<Name> or body.<path>',
+  );
 const condition = z
   .object({ field, op: z.enum(conditionOps), value: z.string().max(1000).optional() })
   .superRefine((c, ctx) => {
-    if (c.op !== 'exists' && c.value === undefined) ctx.addIssue({ code: 'custom', message: 'value is required', path: ['value'] });
+    if (c.op !== 'exists' && c.value === undefined)
+      ctx.addIssue({ code: 'custom', message: 'value is required', path: ['value'] });
     const reason = c.op === 'regex' && c.value !== undefined ? unsafeRegexReason(c.value) : null;
     if (reason) ctx.addIssue({ code: 'custom', message: reason, path: ['value'] });
   });
@@ -22,7 +28,12 @@ const target = z.object({ chatId: z.string().uuid(), botId: z.string().uuid().op
 const ruleBody = z.object({
   name: z.string().trim().min(1).max(200),
   enabled: z.boolean().default(true),
-  sources: z.object({ mailboxIds: z.array(z.string().uuid()).optional(), webhookIds: z.array(z.string().uuid()).optional() }).default({}),
+  sources: z
+    .object({
+      mailboxIds: z.array(z.string().uuid()).optional(),
+      webhookIds: z.array(z.string().uuid()).optional(),
+    })
+    .default({}),
   match: z.enum(['all', 'any']).default('all'),
   conditions: z.array(condition).max(50).default([]),
   targets: z.array(target).min(1).max(50),
@@ -34,7 +45,12 @@ const ruleBody = z.object({
 const rulePatch = z.object({
   name: z.string().trim().min(1).max(200).optional(),
   enabled: z.boolean().optional(),
-  sources: z.object({ mailboxIds: z.array(z.string().uuid()).optional(), webhookIds: z.array(z.string().uuid()).optional() }).optional(),
+  sources: z
+    .object({
+      mailboxIds: z.array(z.string().uuid()).optional(),
+      webhookIds: z.array(z.string().uuid()).optional(),
+    })
+    .optional(),
   match: z.enum(['all', 'any']).optional(),
   conditions: z.array(condition).max(50).optional(),
   targets: z.array(target).min(1).max(50).optional(),
@@ -48,9 +64,14 @@ const rule = z.object({
   name: z.string(),
   enabled: z.boolean(),
   priority: z.number(),
-  sources: z.object({ mailboxIds: z.array(z.string()).optional(), webhookIds: z.array(z.string()).optional() }),
+  sources: z.object({
+    mailboxIds: z.array(z.string()).optional(),
+    webhookIds: z.array(z.string()).optional(),
+  }),
   match: z.enum(['all', 'any']),
-  conditions: z.array(z.object({ field: z.string(), op: z.string(), value: z.string().optional() })),
+  conditions: z.array(
+    z.object({ field: z.string(), op: z.string(), value: z.string().optional() }),
+  ),
   targets: z.array(z.object({ chatId: z.string(), botId: z.string().optional() })),
   template: z.string().nullable(),
   includeAttachments: z.boolean(),
@@ -76,91 +97,134 @@ async function assertTargetsInOrg(db: Executor, orgId: string, targets: { chatId
   const ids = [...new Set(targets.map((t) => t.chatId))];
   const found = await ruleRepository.existingChatIds(db, orgId, ids);
   const missing = ids.filter((id) => !found.has(id));
-  if (missing.length) throw badRequest('Unknown chat', missing.map((id) => ({ path: 'targets', message: `chat ${id} not found in this organization` })));
+  if (missing.length)
+    throw badRequest(
+      'Unknown chat',
+      missing.map((id) => ({
+        path: 'targets',
+        message: `chat ${id} not found in this organization`,
+      })),
+    );
 }
 
-export const ruleRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  const { db } = deps;
+export const ruleRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { db } = deps;
 
-  app.get('/orgs/:orgId/rules', {
-    config: access.org('viewer'),
-    schema: { tags: ['rules'], params: orgParams, response: { 200: z.object({ items: z.array(rule), total: z.number() }) } },
-    handler: async (request) => {
-      const items = await ruleRepository.list(db, orgOf(request).orgId);
-      return { items, total: items.length };
-    },
-  });
+    app.get('/orgs/:orgId/rules', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['rules'],
+        params: orgParams,
+        response: { 200: z.object({ items: z.array(rule), total: z.number() }) },
+      },
+      handler: async (request) => {
+        const items = await ruleRepository.list(db, orgOf(request).orgId);
+        return { items, total: items.length };
+      },
+    });
 
-  app.post('/orgs/:orgId/rules', {
-    config: access.org('operator'),
-    schema: { tags: ['rules'], params: orgParams, body: ruleBody, response: { 201: rule } },
-    handler: async (request, reply) => {
-      const { orgId } = orgOf(request);
-      const created = await db.transaction(async (tx) => {
-        await assertTargetsInOrg(tx, orgId, request.body.targets);
-        const row = await ruleRepository.insert(tx, orgId, { ...request.body, template: request.body.template ?? null });
-        await auditRepository.record(tx, orgId, actorOf(request), { action: 'rule.create', targetType: 'rule', targetId: row.id, after: row });
-        return row;
-      });
-      return reply.status(201).send(created);
-    },
-  });
+    app.post('/orgs/:orgId/rules', {
+      config: access.org('operator'),
+      schema: { tags: ['rules'], params: orgParams, body: ruleBody, response: { 201: rule } },
+      handler: async (request, reply) => {
+        const { orgId } = orgOf(request);
+        const created = await db.transaction(async (tx) => {
+          await assertTargetsInOrg(tx, orgId, request.body.targets);
+          const row = await ruleRepository.insert(tx, orgId, {
+            ...request.body,
+            template: request.body.template ?? null,
+          });
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'rule.create',
+            targetType: 'rule',
+            targetId: row.id,
+            after: row,
+          });
+          return row;
+        });
+        return reply.status(201).send(created);
+      },
+    });
 
-  app.get('/orgs/:orgId/rules/:ruleId', {
-    config: access.org('viewer'),
-    schema: { tags: ['rules'], params: ruleParams, response: { 200: rule } },
-    handler: async (request) => {
-      const row = await ruleRepository.get(db, orgOf(request).orgId, request.params.ruleId);
-      if (!row) throw notFound('Rule');
-      return row;
-    },
-  });
-
-  app.patch('/orgs/:orgId/rules/:ruleId', {
-    config: access.org('operator'),
-    schema: { tags: ['rules'], params: ruleParams, body: rulePatch, response: { 200: rule } },
-    handler: async (request) => {
-      const { orgId } = orgOf(request);
-      return db.transaction(async (tx) => {
-        const before = await ruleRepository.get(tx, orgId, request.params.ruleId);
-        if (!before) throw notFound('Rule');
-        if (request.body.targets) await assertTargetsInOrg(tx, orgId, request.body.targets);
-        const row = (await ruleRepository.update(tx, orgId, before.id, request.body))!;
-        await auditRepository.record(tx, orgId, actorOf(request), { action: 'rule.update', targetType: 'rule', targetId: row.id, before, after: row });
-        return row;
-      });
-    },
-  });
-
-  app.delete('/orgs/:orgId/rules/:ruleId', {
-    config: access.org('operator'),
-    schema: { tags: ['rules'], params: ruleParams },
-    handler: async (request, reply) => {
-      const { orgId } = orgOf(request);
-      await db.transaction(async (tx) => {
-        const row = await ruleRepository.remove(tx, orgId, request.params.ruleId);
+    app.get('/orgs/:orgId/rules/:ruleId', {
+      config: access.org('viewer'),
+      schema: { tags: ['rules'], params: ruleParams, response: { 200: rule } },
+      handler: async (request) => {
+        const row = await ruleRepository.get(db, orgOf(request).orgId, request.params.ruleId);
         if (!row) throw notFound('Rule');
-        await auditRepository.record(tx, orgId, actorOf(request), { action: 'rule.delete', targetType: 'rule', targetId: row.id, before: row });
-      });
-      return reply.status(204).send();
-    },
-  });
+        return row;
+      },
+    });
 
-  app.post('/orgs/:orgId/rules/:ruleId/test', {
-    config: access.org('viewer'),
-    schema: {
-      tags: ['rules'],
-      summary: 'What this rule would do with a given event (ignores enabled and stop-processing)',
-      params: ruleParams,
-      body: z.object({ event: testEvent }),
-      response: { 200: z.object({ matched: z.boolean(), targets: z.array(z.object({ chatId: z.string(), botId: z.string().optional() })), text: z.string().nullable() }) },
-    },
-    handler: async (request) => {
-      const row = await ruleRepository.get(db, orgOf(request).orgId, request.params.ruleId);
-      if (!row) throw notFound('Rule');
-      const { mailbox, ...event } = request.body.event;
-      const matched = evaluateRules([{ ...row, enabled: true, stopProcessing: false }], event).length > 0;
-      return { matched, targets: matched ? row.targets : [], text: matched ? renderTemplate(row.template, event, { mailbox }) : null };
-    },
-  });
-};
+    app.patch('/orgs/:orgId/rules/:ruleId', {
+      config: access.org('operator'),
+      schema: { tags: ['rules'], params: ruleParams, body: rulePatch, response: { 200: rule } },
+      handler: async (request) => {
+        const { orgId } = orgOf(request);
+        return db.transaction(async (tx) => {
+          const before = await ruleRepository.get(tx, orgId, request.params.ruleId);
+          if (!before) throw notFound('Rule');
+          if (request.body.targets) await assertTargetsInOrg(tx, orgId, request.body.targets);
+          const row = (await ruleRepository.update(tx, orgId, before.id, request.body))!;
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'rule.update',
+            targetType: 'rule',
+            targetId: row.id,
+            before,
+            after: row,
+          });
+          return row;
+        });
+      },
+    });
+
+    app.delete('/orgs/:orgId/rules/:ruleId', {
+      config: access.org('operator'),
+      schema: { tags: ['rules'], params: ruleParams },
+      handler: async (request, reply) => {
+        const { orgId } = orgOf(request);
+        await db.transaction(async (tx) => {
+          const row = await ruleRepository.remove(tx, orgId, request.params.ruleId);
+          if (!row) throw notFound('Rule');
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'rule.delete',
+            targetType: 'rule',
+            targetId: row.id,
+            before: row,
+          });
+        });
+        return reply.status(204).send();
+      },
+    });
+
+    app.post('/orgs/:orgId/rules/:ruleId/test', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['rules'],
+        summary: 'What this rule would do with a given event (ignores enabled and stop-processing)',
+        params: ruleParams,
+        body: z.object({ event: testEvent }),
+        response: {
+          200: z.object({
+            matched: z.boolean(),
+            targets: z.array(z.object({ chatId: z.string(), botId: z.string().optional() })),
+            text: z.string().nullable(),
+          }),
+        },
+      },
+      handler: async (request) => {
+        const row = await ruleRepository.get(db, orgOf(request).orgId, request.params.ruleId);
+        if (!row) throw notFound('Rule');
+        const { mailbox, ...event } = request.body.event;
+        const matched =
+          evaluateRules([{ ...row, enabled: true, stopProcessing: false }], event).length > 0;
+        return {
+          matched,
+          targets: matched ? row.targets : [],
+          text: matched ? renderTemplate(row.template, event, { mailbox }) : null,
+        };
+      },
+    });
+  };

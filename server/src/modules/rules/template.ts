@@ -8,7 +8,8 @@ export const DEFAULT_TEMPLATE = '<b>{{subject}}</b>\nFrom: {{from}}\n\n{{text}}'
 const MAX_TEXT = 3000;
 
 // telegram/render.ts (escapeHtml) is not in the tree yet; Telegram HTML needs only these three.
-const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const escapeHtml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function variable(event: RuleEvent, ctx: TemplateContext, name: string): string {
   if (name === 'mailbox') return ctx.mailbox ?? '';
@@ -25,12 +26,18 @@ function variable(event: RuleEvent, ctx: TemplateContext, name: string): string 
  * inserted as it is — meant for bodies the org itself sends (webhooks), never mail content,
  * so for mail events triple braces are escaped too: a sender must not inject markup.
  */
-export function renderTemplate(template: string | null | undefined, event: RuleEvent, ctx: TemplateContext = {}): string {
+export function renderTemplate(
+  template: string | null | undefined,
+  event: RuleEvent,
+  ctx: TemplateContext = {},
+): string {
   const source = template && template.trim() ? template : DEFAULT_TEMPLATE;
   return source
     .replace(/\{\{\{\s*([\w.:-]+)\s*\}\}\}/g, (_m, name: string) => {
       const value = variable(event, ctx, name);
       return event.source === 'mail' ? escapeHtml(value) : value;
     })
-    .replace(/\{\{\s*([\w.:-]+)\s*\}\}/g, (_m, name: string) => escapeHtml(variable(event, ctx, name)));
+    .replace(/\{\{\s*([\w.:-]+)\s*\}\}/g, (_m, name: string) =>
+      escapeHtml(variable(event, ctx, name)),
+    );
 }

@@ -13,90 +13,168 @@ import { ingestEvent } from '../events/service.js';
 
 const HOOK_BODY_LIMIT = 256 * 1024;
 
-const webhook = z.object({ id: z.string(), name: z.string(), url: z.string(), enabled: z.boolean(), hasHmacSecret: z.boolean(), lastCalledAt: nullableIsoDate, createdAt: isoDate });
+const webhook = z.object({
+  id: z.string(),
+  name: z.string(),
+  url: z.string(),
+  enabled: z.boolean(),
+  hasHmacSecret: z.boolean(),
+  lastCalledAt: nullableIsoDate,
+  createdAt: isoDate,
+});
 
-export const webhookRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  const { db } = deps;
-  const present = (w: typeof webhooks.$inferSelect) => ({ ...w, url: `${deps.config.publicUrl}/hooks/${w.token}`, hasHmacSecret: !!w.hmacSecretEncrypted });
+export const webhookRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { db } = deps;
+    const present = (w: typeof webhooks.$inferSelect) => ({
+      ...w,
+      url: `${deps.config.publicUrl}/hooks/${w.token}`,
+      hasHmacSecret: !!w.hmacSecretEncrypted,
+    });
 
-  app.get('/orgs/:orgId/webhooks', {
-    config: access.org('viewer'),
-    schema: { tags: ['webhooks'], params: orgParams, response: { 200: z.object({ items: z.array(webhook), total: z.number() }) } },
-    handler: async (request) => {
-      const items = (await db.select().from(webhooks).where(eq(webhooks.orgId, orgOf(request).orgId))).map(present);
-      return { items, total: items.length };
-    },
-  });
+    app.get('/orgs/:orgId/webhooks', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['webhooks'],
+        params: orgParams,
+        response: { 200: z.object({ items: z.array(webhook), total: z.number() }) },
+      },
+      handler: async (request) => {
+        const items = (
+          await db
+            .select()
+            .from(webhooks)
+            .where(eq(webhooks.orgId, orgOf(request).orgId))
+        ).map(present);
+        return { items, total: items.length };
+      },
+    });
 
-  app.post('/orgs/:orgId/webhooks', {
-    config: access.org('operator'),
-    schema: { tags: ['webhooks'], params: orgParams, body: z.object({ name: z.string().trim().min(1).max(200), hmacSecret: z.string().min(8).max(500).optional() }), response: { 201: webhook.extend({ token: z.string() }) } },
-    handler: async (request, reply) => {
-      const { orgId } = orgOf(request);
-      const row = await db.transaction(async (tx) => {
-        const [created] = await tx
-          .insert(webhooks)
-          .values({ orgId, name: request.body.name, token: generateToken('nph', 24), hmacSecretEncrypted: request.body.hmacSecret ? deps.secrets.encrypt(request.body.hmacSecret) : null })
-          .returning();
-        await auditRepository.record(tx, orgId, actorOf(request), { action: 'webhook.create', targetType: 'webhook', targetId: created!.id, after: { id: created!.id, name: created!.name } });
-        return created!;
-      });
-      return reply.status(201).send({ ...present(row), token: row.token });
-    },
-  });
+    app.post('/orgs/:orgId/webhooks', {
+      config: access.org('operator'),
+      schema: {
+        tags: ['webhooks'],
+        params: orgParams,
+        body: z.object({
+          name: z.string().trim().min(1).max(200),
+          hmacSecret: z.string().min(8).max(500).optional(),
+        }),
+        response: { 201: webhook.extend({ token: z.string() }) },
+      },
+      handler: async (request, reply) => {
+        const { orgId } = orgOf(request);
+        const row = await db.transaction(async (tx) => {
+          const [created] = await tx
+            .insert(webhooks)
+            .values({
+              orgId,
+              name: request.body.name,
+              token: generateToken('nph', 24),
+              hmacSecretEncrypted: request.body.hmacSecret
+                ? deps.secrets.encrypt(request.body.hmacSecret)
+                : null,
+            })
+            .returning();
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'webhook.create',
+            targetType: 'webhook',
+            targetId: created!.id,
+            after: { id: created!.id, name: created!.name },
+          });
+          return created!;
+        });
+        return reply.status(201).send({ ...present(row), token: row.token });
+      },
+    });
 
-  app.delete('/orgs/:orgId/webhooks/:webhookId', {
-    config: access.org('operator'),
-    schema: { tags: ['webhooks'], params: orgParams.extend({ webhookId: z.string().uuid() }) },
-    handler: async (request, reply) => {
-      const { orgId } = orgOf(request);
-      await db.transaction(async (tx) => {
-        const [row] = await tx.delete(webhooks).where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, request.params.webhookId))).returning();
-        if (!row) throw notFound('Webhook');
-        await auditRepository.record(tx, orgId, actorOf(request), { action: 'webhook.delete', targetType: 'webhook', targetId: row.id, before: { id: row.id, name: row.name } });
-      });
-      return reply.status(204).send();
-    },
-  });
-};
+    app.delete('/orgs/:orgId/webhooks/:webhookId', {
+      config: access.org('operator'),
+      schema: { tags: ['webhooks'], params: orgParams.extend({ webhookId: z.string().uuid() }) },
+      handler: async (request, reply) => {
+        const { orgId } = orgOf(request);
+        await db.transaction(async (tx) => {
+          const [row] = await tx
+            .delete(webhooks)
+            .where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, request.params.webhookId)))
+            .returning();
+          if (!row) throw notFound('Webhook');
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'webhook.delete',
+            targetType: 'webhook',
+            targetId: row.id,
+            before: { id: row.id, name: row.name },
+          });
+        });
+        return reply.status(204).send();
+      },
+    });
+  };
 
 /** `POST /hooks/:token`: any JSON or form body becomes an event. */
-export const hookIngressRoutes = (deps: AppDeps): FastifyPluginAsyncZod => async (app) => {
-  // Keep the raw bytes: the HMAC is over exactly what was sent.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(['application/json', 'application/x-www-form-urlencoded', 'text/plain'], { parseAs: 'buffer', bodyLimit: HOOK_BODY_LIMIT }, (_req, body, done) => done(null, body));
+export const hookIngressRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    // Keep the raw bytes: the HMAC is over exactly what was sent.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser(
+      ['application/json', 'application/x-www-form-urlencoded', 'text/plain'],
+      { parseAs: 'buffer', bodyLimit: HOOK_BODY_LIMIT },
+      (_req, body, done) => done(null, body),
+    );
 
-  app.post('/hooks/:token', {
-    config: { ...access.public, rateLimit: { max: 120, timeWindow: '1 minute' } },
-    bodyLimit: HOOK_BODY_LIMIT,
-    schema: { tags: ['webhooks'], params: z.object({ token: z.string().max(200) }), response: { 202: z.object({ eventId: z.string() }) } },
-    handler: async (request, reply) => {
-      const [hook] = await deps.db.select().from(webhooks).where(and(eq(webhooks.token, request.params.token), eq(webhooks.enabled, true)));
-      if (!hook) throw notFound('Webhook');
-      const raw = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
-      if (hook.hmacSecretEncrypted) {
-        const expected = `sha256=${createHmac('sha256', deps.secrets.decrypt(hook.hmacSecretEncrypted)).update(raw).digest('hex')}`;
-        const given = request.headers['x-notifypro-signature'];
-        if (typeof given !== 'string' || !safeEqual(given, expected)) throw new AppError('unauthorized', 'Bad or missing X-NotifyPro-Signature');
-      }
-      const type = String(request.headers['content-type'] ?? '');
-      let body: unknown;
-      try {
-        body = type.includes('x-www-form-urlencoded') ? Object.fromEntries(new URLSearchParams(raw.toString('utf8'))) : raw.length ? JSON.parse(raw.toString('utf8')) : {};
-      } catch {
-        if (type.includes('json')) throw new AppError('bad_request', 'Body is not valid JSON');
-        body = { text: raw.toString('utf8') };
-      }
-      const result = await ingestEvent({ db: deps.db }, hook.orgId, {
-        source: 'webhook',
-        webhookId: hook.id,
-        body,
-        subject: typeof (body as Record<string, unknown>)?.subject === 'string' ? ((body as Record<string, string>).subject) : null,
-        text: typeof (body as Record<string, unknown>)?.text === 'string' ? ((body as Record<string, string>).text) : null,
-        payload: { body, headers: { 'content-type': type } },
-      });
-      await deps.db.update(webhooks).set({ lastCalledAt: new Date() }).where(and(eq(webhooks.orgId, hook.orgId), eq(webhooks.id, hook.id)));
-      return reply.status(202).send({ eventId: result!.eventId });
-    },
-  });
-};
+    app.post('/hooks/:token', {
+      config: { ...access.public, rateLimit: { max: 120, timeWindow: '1 minute' } },
+      bodyLimit: HOOK_BODY_LIMIT,
+      schema: {
+        tags: ['webhooks'],
+        params: z.object({ token: z.string().max(200) }),
+        response: { 202: z.object({ eventId: z.string() }) },
+      },
+      handler: async (request, reply) => {
+        const [hook] = await deps.db
+          .select()
+          .from(webhooks)
+          .where(and(eq(webhooks.token, request.params.token), eq(webhooks.enabled, true)));
+        if (!hook) throw notFound('Webhook');
+        const raw = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+        if (hook.hmacSecretEncrypted) {
+          const expected = `sha256=${createHmac('sha256', deps.secrets.decrypt(hook.hmacSecretEncrypted)).update(raw).digest('hex')}`;
+          const given = request.headers['x-notifypro-signature'];
+          if (typeof given !== 'string' || !safeEqual(given, expected))
+            throw new AppError('unauthorized', 'Bad or missing X-NotifyPro-Signature');
+        }
+        const type = String(request.headers['content-type'] ?? '');
+        let body: unknown;
+        try {
+          body = type.includes('x-www-form-urlencoded')
+            ? Object.fromEntries(new URLSearchParams(raw.toString('utf8')))
+            : raw.length
+              ? JSON.parse(raw.toString('utf8'))
+              : {};
+        } catch {
+          if (type.includes('json')) throw new AppError('bad_request', 'Body is not valid JSON');
+          body = { text: raw.toString('utf8') };
+        }
+        const result = await ingestEvent({ db: deps.db }, hook.orgId, {
+          source: 'webhook',
+          webhookId: hook.id,
+          body,
+          subject:
+            typeof (body as Record<string, unknown>)?.subject === 'string'
+              ? (body as Record<string, string>).subject
+              : null,
+          text:
+            typeof (body as Record<string, unknown>)?.text === 'string'
+              ? (body as Record<string, string>).text
+              : null,
+          payload: { body, headers: { 'content-type': type } },
+        });
+        await deps.db
+          .update(webhooks)
+          .set({ lastCalledAt: new Date() })
+          .where(and(eq(webhooks.orgId, hook.orgId), eq(webhooks.id, hook.id)));
+        return reply.status(202).send({ eventId: result!.eventId });
+      },
+    });
+  };

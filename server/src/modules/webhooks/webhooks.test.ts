@@ -15,44 +15,106 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const create = async (payload: Record<string, unknown>) => {
-  const res = await t.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/webhooks`, token: owner.token, payload });
+  const res = await t.request({
+    method: 'POST',
+    url: `/api/v1/orgs/${owner.orgId}/webhooks`,
+    token: owner.token,
+    payload,
+  });
   expect(res.statusCode).toBe(201);
   return res.json() as { id: string; url: string; token: string };
 };
 
 describe('webhooks', () => {
   it('creates a webhook with its public URL and takes a JSON body as an event that rules see', async () => {
-    const [{ id: chatId }] = (await t.deps.db.insert(chats).values({ orgId: owner.orgId, telegramChatId: -42, type: 'group' }).returning({ id: chats.id })) as [{ id: string }];
+    const [{ id: chatId }] = (await t.deps.db
+      .insert(chats)
+      .values({ orgId: owner.orgId, telegramChatId: -42, type: 'group' })
+      .returning({ id: chats.id })) as [{ id: string }];
     const hook = await create({ name: 'CI' });
     expect(hook.url).toBe(`https://notify.example.com/hooks/${hook.token}`);
-    const rule = (await t.request({ method: 'POST', url: `/api/v1/orgs/${owner.orgId}/rules`, token: owner.token, payload: { name: 'high', targets: [{ chatId }], conditions: [{ field: 'body.level', op: 'equals', value: 'high' }] } })).json();
+    const rule = (
+      await t.request({
+        method: 'POST',
+        url: `/api/v1/orgs/${owner.orgId}/rules`,
+        token: owner.token,
+        payload: {
+          name: 'high',
+          targets: [{ chatId }],
+          conditions: [{ field: 'body.level', op: 'equals', value: 'high' }],
+        },
+      })
+    ).json();
 
-    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, payload: { level: 'high', msg: 'x' } });
+    const res = await t.request({
+      method: 'POST',
+      url: `/hooks/${hook.token}`,
+      payload: { level: 'high', msg: 'x' },
+    });
     expect(res.statusCode).toBe(202);
     const [event] = await t.deps.db.select().from(events).where(eq(events.id, res.json().eventId));
-    expect(event).toMatchObject({ source: 'webhook', webhookId: hook.id, matchedRuleIds: [rule.id] });
+    expect(event).toMatchObject({
+      source: 'webhook',
+      webhookId: hook.id,
+      matchedRuleIds: [rule.id],
+    });
     expect(event!.payload.body).toEqual({ level: 'high', msg: 'x' });
     // No bot is linked to the chat yet: the rule's failure is logged, the event still stands.
     const logged = await t.deps.db.select().from(logs).where(eq(logs.orgId, owner.orgId));
     expect(logged.some((l) => l.source === 'rules' && l.level === 'error')).toBe(true);
 
-    const [bot] = await t.deps.db.insert(bots).values({ orgId: owner.orgId, name: 'b', telegramId: 777, tokenEncrypted: t.deps.secrets.encrypt('777:abc'), tokenHint: '…abc' }).returning();
+    const [bot] = await t.deps.db
+      .insert(bots)
+      .values({
+        orgId: owner.orgId,
+        name: 'b',
+        telegramId: 777,
+        tokenEncrypted: t.deps.secrets.encrypt('777:abc'),
+        tokenHint: '…abc',
+      })
+      .returning();
     await t.deps.db.insert(botChats).values({ orgId: owner.orgId, botId: bot!.id, chatId });
-    const again = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, payload: { level: 'HIGH', msg: 'y <z>' } });
-    const [n] = await t.deps.db.select().from(notifications).where(eq(notifications.eventId, again.json().eventId));
+    const again = await t.request({
+      method: 'POST',
+      url: `/hooks/${hook.token}`,
+      payload: { level: 'HIGH', msg: 'y <z>' },
+    });
+    const [n] = await t.deps.db
+      .select()
+      .from(notifications)
+      .where(eq(notifications.eventId, again.json().eventId));
     expect(n).toMatchObject({ ruleId: rule.id, source: 'webhook', format: 'html' });
-    const queued = await t.deps.db.select().from(deliveries).where(eq(deliveries.notificationId, n!.id));
+    const queued = await t.deps.db
+      .select()
+      .from(deliveries)
+      .where(eq(deliveries.notificationId, n!.id));
     expect(queued).toMatchObject([{ chatId, botId: bot!.id, status: 'queued' }]);
 
-    const listed = await t.request({ method: 'GET', url: `/api/v1/orgs/${owner.orgId}/events?source=webhook`, token: owner.token });
-    expect(listed.json().items[0]).toMatchObject({ id: again.json().eventId, matchedRuleIds: [rule.id] });
-    const one = await t.request({ method: 'GET', url: `/api/v1/orgs/${owner.orgId}/events/${again.json().eventId}`, token: owner.token });
+    const listed = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/events?source=webhook`,
+      token: owner.token,
+    });
+    expect(listed.json().items[0]).toMatchObject({
+      id: again.json().eventId,
+      matchedRuleIds: [rule.id],
+    });
+    const one = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/events/${again.json().eventId}`,
+      token: owner.token,
+    });
     expect(one.json().payload.body).toEqual({ level: 'HIGH', msg: 'y <z>' });
   });
 
   it('takes a form body', async () => {
     const hook = await create({ name: 'form' });
-    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=1&b=two' });
+    const res = await t.request({
+      method: 'POST',
+      url: `/hooks/${hook.token}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'a=1&b=two',
+    });
     expect(res.statusCode).toBe(202);
     const [event] = await t.deps.db.select().from(events).where(eq(events.id, res.json().eventId));
     expect(event!.payload.body).toEqual({ a: '1', b: 'two' });
@@ -63,15 +125,43 @@ describe('webhooks', () => {
     const body = JSON.stringify({ ok: true });
     const sig = `sha256=${createHmac('sha256', 'supersecret').update(body).digest('hex')}`;
     const headers = { 'content-type': 'application/json' };
-    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { ...headers, 'x-notifypro-signature': sig }, payload: body })).statusCode).toBe(202);
-    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { ...headers, 'x-notifypro-signature': 'sha256=00' }, payload: body })).statusCode).toBe(401);
-    expect((await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers, payload: body })).statusCode).toBe(401);
+    expect(
+      (
+        await t.request({
+          method: 'POST',
+          url: `/hooks/${hook.token}`,
+          headers: { ...headers, 'x-notifypro-signature': sig },
+          payload: body,
+        })
+      ).statusCode,
+    ).toBe(202);
+    expect(
+      (
+        await t.request({
+          method: 'POST',
+          url: `/hooks/${hook.token}`,
+          headers: { ...headers, 'x-notifypro-signature': 'sha256=00' },
+          payload: body,
+        })
+      ).statusCode,
+    ).toBe(401);
+    expect(
+      (await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers, payload: body }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('answers 404 for an unknown token and 413 for an oversize body', async () => {
-    expect((await t.request({ method: 'POST', url: '/hooks/nope', payload: { a: 1 } })).statusCode).toBe(404);
+    expect(
+      (await t.request({ method: 'POST', url: '/hooks/nope', payload: { a: 1 } })).statusCode,
+    ).toBe(404);
     const hook = await create({ name: 'big' });
-    const res = await t.request({ method: 'POST', url: `/hooks/${hook.token}`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'a'.repeat(300 * 1024) }) });
+    const res = await t.request({
+      method: 'POST',
+      url: `/hooks/${hook.token}`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify({ x: 'a'.repeat(300 * 1024) }),
+    });
     expect(res.statusCode).toBe(413);
   });
 });
