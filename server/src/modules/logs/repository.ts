@@ -15,15 +15,13 @@ export type LogFilter = ListQuery & { level?: LogLevel | undefined; source?: str
 /** The system's own event log in PostgreSQL: per org, or installation-wide (org null). */
 export const logRepository = {
   async write(db: Executor, orgId: string | null, entry: LogEntry) {
-    await db
-      .insert(logs)
-      .values({
-        orgId,
-        level: entry.level,
-        source: entry.source,
-        message: entry.message,
-        context: entry.context ?? {},
-      });
+    await db.insert(logs).values({
+      orgId,
+      level: entry.level,
+      source: entry.source,
+      message: entry.message,
+      context: entry.context ?? {},
+    });
   },
   /** orgId `null` lists the whole installation (superadmin); `'system'` only rows without an org. */
   async list(db: Executor, orgId: string | null | 'system', query: LogFilter) {

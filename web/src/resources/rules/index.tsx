@@ -193,7 +193,6 @@ export function RuleCreate() {
 }
 
 export function RuleEdit() {
-  const can = useCan('rules');
   return (
     <Edit
       transform={ruleTransform}
