@@ -267,6 +267,11 @@ export const en = {
   resources: {
     bots: {
       name: 'Bot |||| Bots',
+      page: {
+        create: 'New bot',
+        edit: 'Bot %{recordRepresentation}',
+        show: 'Bot %{recordRepresentation}',
+      },
       fields: {
         name: 'Name',
         username: 'Username',
@@ -281,6 +286,11 @@ export const en = {
     },
     chats: {
       name: 'Chat |||| Chats',
+      page: {
+        create: 'New chat',
+        edit: 'Chat %{recordRepresentation}',
+        show: 'Chat %{recordRepresentation}',
+      },
       fields: {
         title: 'Title',
         telegramChatId: 'Telegram chat id',
@@ -293,6 +303,11 @@ export const en = {
     },
     mailboxes: {
       name: 'Mailbox |||| Mailboxes',
+      page: {
+        create: 'New mailbox',
+        edit: 'Mailbox %{recordRepresentation}',
+        show: 'Mailbox %{recordRepresentation}',
+      },
       fields: {
         name: 'Name',
         protocol: 'Protocol',
@@ -311,10 +326,20 @@ export const en = {
     },
     webhooks: {
       name: 'Webhook |||| Webhooks',
+      page: {
+        create: 'New webhook',
+        edit: 'Webhook %{recordRepresentation}',
+        show: 'Webhook %{recordRepresentation}',
+      },
       fields: { name: 'Name', url: 'URL', lastCalledAt: 'Last call', createdAt: 'Created' },
     },
     rules: {
       name: 'Rule |||| Rules',
+      page: {
+        create: 'New rule',
+        edit: 'Rule %{recordRepresentation}',
+        show: 'Rule %{recordRepresentation}',
+      },
       fields: {
         name: 'Name',
         enabled: 'Enabled',
@@ -333,6 +358,11 @@ export const en = {
     },
     notifications: {
       name: 'Notification |||| Notifications',
+      page: {
+        create: 'Send a notification',
+        edit: 'Notification %{recordRepresentation}',
+        show: 'Notification %{recordRepresentation}',
+      },
       fields: {
         text: 'Text',
         format: 'Format',
@@ -346,6 +376,11 @@ export const en = {
     },
     deliveries: {
       name: 'Delivery |||| Deliveries',
+      page: {
+        create: 'New delivery',
+        edit: 'Delivery %{recordRepresentation}',
+        show: 'Delivery %{recordRepresentation}',
+      },
       fields: {
         status: 'Status',
         chatId: 'Chat',
@@ -360,6 +395,11 @@ export const en = {
     },
     events: {
       name: 'Event |||| Events',
+      page: {
+        create: 'New event',
+        edit: 'Event %{recordRepresentation}',
+        show: 'Event %{recordRepresentation}',
+      },
       fields: {
         createdAt: 'Received',
         source: 'Source',
@@ -388,6 +428,11 @@ export const en = {
     },
     members: {
       name: 'Member |||| Staff',
+      page: {
+        create: 'Add a staff member',
+        edit: 'Member %{recordRepresentation}',
+        show: 'Member %{recordRepresentation}',
+      },
       fields: {
         name: 'Name',
         email: 'E-mail',
@@ -398,6 +443,11 @@ export const en = {
     },
     'api-keys': {
       name: 'API key |||| API keys',
+      page: {
+        create: 'New API key',
+        edit: 'API key %{recordRepresentation}',
+        show: 'API key %{recordRepresentation}',
+      },
       fields: {
         name: 'Name',
         role: 'Role',

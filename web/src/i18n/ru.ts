@@ -281,6 +281,11 @@ export const ru: Messages = {
   resources: {
     bots: {
       name: 'Боты',
+      page: {
+        create: 'Новый бот',
+        edit: 'Бот «%{recordRepresentation}»',
+        show: 'Бот «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Название',
         username: 'Username',
@@ -295,6 +300,11 @@ export const ru: Messages = {
     },
     chats: {
       name: 'Чаты',
+      page: {
+        create: 'Новый чат',
+        edit: 'Чат «%{recordRepresentation}»',
+        show: 'Чат «%{recordRepresentation}»',
+      },
       fields: {
         title: 'Название',
         telegramChatId: 'Id чата в Telegram',
@@ -307,6 +317,11 @@ export const ru: Messages = {
     },
     mailboxes: {
       name: 'Почтовые ящики',
+      page: {
+        create: 'Новый почтовый ящик',
+        edit: 'Почтовый ящик «%{recordRepresentation}»',
+        show: 'Почтовый ящик «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Название',
         protocol: 'Протокол',
@@ -325,6 +340,11 @@ export const ru: Messages = {
     },
     webhooks: {
       name: 'Вебхуки',
+      page: {
+        create: 'Новый вебхук',
+        edit: 'Вебхук «%{recordRepresentation}»',
+        show: 'Вебхук «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Название',
         url: 'URL',
@@ -334,6 +354,11 @@ export const ru: Messages = {
     },
     rules: {
       name: 'Правила',
+      page: {
+        create: 'Новое правило',
+        edit: 'Правило «%{recordRepresentation}»',
+        show: 'Правило «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Название',
         enabled: 'Включено',
@@ -352,6 +377,11 @@ export const ru: Messages = {
     },
     notifications: {
       name: 'Уведомления',
+      page: {
+        create: 'Отправить уведомление',
+        edit: 'Уведомление «%{recordRepresentation}»',
+        show: 'Уведомление «%{recordRepresentation}»',
+      },
       fields: {
         text: 'Текст',
         format: 'Формат',
@@ -365,6 +395,11 @@ export const ru: Messages = {
     },
     deliveries: {
       name: 'Доставки',
+      page: {
+        create: 'Новая доставка',
+        edit: 'Доставка %{recordRepresentation}',
+        show: 'Доставка %{recordRepresentation}',
+      },
       fields: {
         status: 'Статус',
         chatId: 'Чат',
@@ -379,6 +414,11 @@ export const ru: Messages = {
     },
     events: {
       name: 'События',
+      page: {
+        create: 'Новое событие',
+        edit: 'Событие «%{recordRepresentation}»',
+        show: 'Событие «%{recordRepresentation}»',
+      },
       fields: {
         createdAt: 'Получено',
         source: 'Источник',
@@ -407,6 +447,11 @@ export const ru: Messages = {
     },
     members: {
       name: 'Сотрудники',
+      page: {
+        create: 'Добавить сотрудника',
+        edit: 'Сотрудник «%{recordRepresentation}»',
+        show: 'Сотрудник «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Имя',
         email: 'E-mail',
@@ -417,6 +462,11 @@ export const ru: Messages = {
     },
     'api-keys': {
       name: 'API-ключи',
+      page: {
+        create: 'Новый API-ключ',
+        edit: 'API-ключ «%{recordRepresentation}»',
+        show: 'API-ключ «%{recordRepresentation}»',
+      },
       fields: {
         name: 'Название',
         role: 'Роль',

@@ -4,13 +4,13 @@ import {
   AppBar,
   Layout as RaLayout,
   LoadingIndicator,
-  LocalesMenuButton,
   Menu as RaMenu,
   TitlePortal,
   ToggleThemeButton,
   useTranslate,
 } from 'react-admin';
 import { OrgSwitcher } from './OrgSwitcher';
+import { LanguageSwitcher } from './LanguageSwitcher';
 import { OrgLanguageDefault } from './OrgLanguageDefault';
 import { iconFor } from '../components/icons';
 import { useUiSettings } from '../providers/orgSettings';
@@ -34,7 +34,7 @@ function NotifyProAppBar() {
       toolbar={
         <>
           <OrgSwitcher />
-          <LocalesMenuButton />
+          <LanguageSwitcher />
           <ToggleThemeButton />
           <LoadingIndicator />
         </>

@@ -68,8 +68,9 @@ export function OrgSwitcher() {
         data-testid="org-switcher"
         sx={{
           color: 'inherit',
-          mx: 1,
-          maxWidth: { xs: 130, sm: 240 },
+          mx: { xs: 0.5, sm: 1 },
+          maxWidth: { xs: 110, sm: 240 },
+          '& .MuiSelect-select': { py: 0.75 },
           '& .MuiOutlinedInput-notchedOutline': { borderColor: 'rgba(255,255,255,0.4)' },
           '& .MuiSvgIcon-root': { color: 'inherit' },
         }}

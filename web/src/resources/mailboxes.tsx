@@ -30,6 +30,7 @@ import {
   TextField as MuiTextField,
 } from '@mui/material';
 import NetworkCheck from '@mui/icons-material/NetworkCheck';
+import { FormRow } from '../components/FormRow';
 import { ResponsiveDatagrid } from '../components/ResponsiveDatagrid';
 import { StatusChip } from '../components/StatusChip';
 import { DateTimeField } from '../components/DateTime';
@@ -128,25 +129,25 @@ function MailboxFields({ create }: { create?: boolean }) {
     <>
       {create ? <PresetPicker /> : null}
       <TextInput source="name" validate={required()} />
-      <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }}>
+      <FormRow>
         <SelectInput source="protocol" choices={protocolChoices} validate={required()} />
         <TextInput source="host" validate={required()} />
         <NumberInput source="port" validate={[required(), minValue(1), maxValue(65535)]} />
         <SelectInput source="security" choices={securityChoices} validate={required()} />
-      </Box>
-      <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }}>
+      </FormRow>
+      <FormRow>
         <TextInput source="username" validate={required()} />
         <PasswordInput
           source="password"
           validate={create ? required() : undefined}
           helperText={create ? 'np.mailboxes.password_help' : 'np.mailboxes.password_replace_help'}
         />
-      </Box>
-      <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap' }}>
+      </FormRow>
+      <FormRow>
         <TextInput source="folder" />
         <SelectInput source="mode" choices={modeChoices} />
         <PollInterval />
-      </Box>
+      </FormRow>
     </>
   );
 }

@@ -50,6 +50,7 @@ export function ConditionsEditor({ value, onChange, disabled, errors }: Conditio
             }}
           >
             <TextField
+              fullWidth={false}
               select
               size="small"
               label={translate('np.rules.field')}
@@ -78,6 +79,7 @@ export function ConditionsEditor({ value, onChange, disabled, errors }: Conditio
             </TextField>
             {kind === 'header' || kind === 'body' ? (
               <TextField
+                fullWidth={false}
                 size="small"
                 label={translate(kind === 'header' ? 'np.rules.header_name' : 'np.rules.body_path')}
                 placeholder={kind === 'header' ? 'X-Priority' : 'alert.level'}
@@ -91,6 +93,7 @@ export function ConditionsEditor({ value, onChange, disabled, errors }: Conditio
               />
             ) : null}
             <TextField
+              fullWidth={false}
               select
               size="small"
               label={translate('np.rules.op')}
@@ -111,6 +114,7 @@ export function ConditionsEditor({ value, onChange, disabled, errors }: Conditio
             </TextField>
             {condition.op !== 'exists' ? (
               <TextField
+                fullWidth={false}
                 size="small"
                 label={translate('np.rules.value')}
                 value={condition.value ?? ''}

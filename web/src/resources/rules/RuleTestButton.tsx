@@ -15,6 +15,7 @@ import Science from '@mui/icons-material/Science';
 import { useDataProvider, useRecordContext, useTranslate } from 'react-admin';
 import type { NotifyProDataProvider } from '../../providers/dataProvider';
 import { JsonBlock } from '../../components/JsonBlock';
+import { useCan } from '../../components/useCan';
 import { MessagePreview } from './TelegramPreview';
 import { SAMPLE_EVENT } from './template';
 
@@ -27,6 +28,7 @@ interface RuleTestResult {
 
 export function RuleTestButton() {
   const record = useRecordContext();
+  const can = useCan('rules');
   const translate = useTranslate();
   const dataProvider = useDataProvider<NotifyProDataProvider>();
   const [open, setOpen] = useState(false);
@@ -34,7 +36,7 @@ export function RuleTestButton() {
   const [result, setResult] = useState<RuleTestResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  if (!record) return null;
+  if (!record || !can) return null;
 
   const run = async () => {
     setError(null);

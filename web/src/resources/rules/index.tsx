@@ -86,7 +86,12 @@ function RuleForm() {
       <TextInput source="name" validate={required()} fullWidth />
       <Box sx={{ display: 'flex', gap: 2, flexWrap: 'wrap', alignItems: 'center' }}>
         <BooleanInput source="enabled" />
-        <NumberInput source="priority" helperText="np.rules.priority_help" />
+        <NumberInput
+          source="priority"
+          helperText="np.rules.priority_help"
+          fullWidth={false}
+          sx={{ width: 160 }}
+        />
         <BooleanInput source="stopProcessing" helperText="np.rules.stop_help" />
         <BooleanInput source="includeAttachments" />
       </Box>
