@@ -19,9 +19,9 @@ import { bots } from './db/schema.js';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { migrationsFolder } from './db/migrate.js';
-import { hashToken, SecretBox } from './crypto/secrets.js';
+import { hashToken, safeEqual, SecretBox } from './crypto/secrets.js';
 import type { Logger } from './logger.js';
-import { registerAccessControl } from './http/access.js';
+import { registerAccessControl, supervisorToken } from './http/access.js';
 import { registerMetrics } from './metrics.js';
 import { problem, registerErrorHandler } from './http/error-handler.js';
 import { adminRoutes } from './modules/admin/routes.js';
@@ -152,6 +152,7 @@ export async function buildApp(
         .where(eq(bots.runnerTokenHash, hashToken(runnerToken)));
       return bot ?? null;
     },
+    (token) => safeEqual(token, supervisorToken(deps.secrets)),
   );
 
   const expectedMigrations = readdirSync(migrationsFolder).filter((f) => f.endsWith('.sql')).length;

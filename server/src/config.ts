@@ -34,6 +34,12 @@ const envSchema = z.object({
   MAIL_ALLOW_PRIVATE_HOSTS: booleanFromEnv.default(false),
   WEB_DIST_DIR: z.string().optional(),
   METRICS_TOKEN: z.string().optional(),
+  INTERNAL_API_URL: z.string().url().optional(),
+  RUNNER_HEARTBEAT_SECONDS: z.coerce.number().positive().default(5),
+  RUNNER_STALE_SECONDS: z.coerce.number().positive().default(30),
+  RUNNER_IMAGE: z.string().default('notifypro:latest'),
+  RUNNER_DOCKER_NETWORK: z.string().default('host'),
+  DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
 });
 
 /** The typed configuration, read once from the environment in main.ts and passed in. */
@@ -57,6 +63,15 @@ export type Config = {
   webDistDir: string | undefined;
   /** When set, GET /metrics requires `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** Where the bots supervisor and the runners reach the api's /internal/v1 (default: this api's port on loopback). */
+  internalApiUrl: string;
+  runnerHeartbeatSeconds: number;
+  /** A runner silent this long is restarted by the supervisor. */
+  runnerStaleSeconds: number;
+  /** docker driver: the image each runner container runs, its network, the engine socket. */
+  runnerImage: string;
+  runnerDockerNetwork: string;
+  dockerSocket: string;
 };
 
 /** Parses and validates the environment; throws with every offending variable named. */
@@ -87,5 +102,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailAllowPrivateHosts: e.MAIL_ALLOW_PRIVATE_HOSTS,
     webDistDir: e.WEB_DIST_DIR,
     metricsToken: e.METRICS_TOKEN,
+    internalApiUrl: (e.INTERNAL_API_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
+    runnerHeartbeatSeconds: e.RUNNER_HEARTBEAT_SECONDS,
+    runnerStaleSeconds: e.RUNNER_STALE_SECONDS,
+    runnerImage: e.RUNNER_IMAGE,
+    runnerDockerNetwork: e.RUNNER_DOCKER_NETWORK,
+    dockerSocket: e.DOCKER_SOCKET,
+  };
+}
+
+const runnerEnvSchema = z.object({
+  INTERNAL_API_URL: z.string().url(),
+  NOTIFYPRO_RUNNER_TOKEN: z.string().startsWith('npr_'),
+  TELEGRAM_API_ROOT: z.string().url().default('https://api.telegram.org'),
+  LOG_LEVEL: envSchema.shape.LOG_LEVEL,
+  RUNNER_HEARTBEAT_SECONDS: envSchema.shape.RUNNER_HEARTBEAT_SECONDS,
+});
+
+/** A bot runner's configuration: its api, its credential, Telegram. Nothing else (no database). */
+export type RunnerConfig = {
+  internalApiUrl: string;
+  runnerToken: string;
+  telegramApiRoot: string;
+  logLevel: Config['logLevel'];
+  heartbeatSeconds: number;
+};
+
+export function loadRunnerConfig(env: NodeJS.ProcessEnv = process.env): RunnerConfig {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = runnerEnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid runner configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    internalApiUrl: e.INTERNAL_API_URL.replace(/\/$/, ''),
+    runnerToken: e.NOTIFYPRO_RUNNER_TOKEN,
+    telegramApiRoot: e.TELEGRAM_API_ROOT.replace(/\/$/, ''),
+    logLevel: e.LOG_LEVEL,
+    heartbeatSeconds: e.RUNNER_HEARTBEAT_SECONDS,
   };
 }

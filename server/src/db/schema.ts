@@ -140,6 +140,8 @@ export const bots = pgTable(
     lastError: text('last_error'),
     webhookSecret: text('webhook_secret'),
     runnerTokenHash: text('runner_token_hash'),
+    /** Bumped by whatever needs the runner restarted (token, mode, restart): the supervisor watches it. */
+    revision: integer('revision').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

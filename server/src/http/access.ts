@@ -21,7 +21,9 @@ export type Access =
   | { kind: 'org'; minRole: Role }
   | { kind: 'superadmin' }
   /** The internal API of bot runners: `Authorization: Bearer npr_…`, the bot's own runner token. */
-  | { kind: 'runner' };
+  | { kind: 'runner' }
+  /** The bots supervisor: `Authorization: Bearer npv_…`, derived from SECRET_KEY (supervisorToken). */
+  | { kind: 'supervisor' };
 
 /** The bot a runner request acts for. */
 export type RunnerContext = { botId: string; orgId: string };
@@ -63,7 +65,13 @@ export const access = {
   superadmin: { access: { kind: 'superadmin' } as Access },
   org: (minRole: Role) => ({ access: { kind: 'org', minRole } as Access }),
   runner: { access: { kind: 'runner' } as Access },
+  supervisor: { access: { kind: 'supervisor' } as Access },
 };
+
+/** The bots supervisor's credential: every service holding SECRET_KEY derives the same one. */
+export function supervisorToken(secrets: { sign(purpose: string, value: string): string }) {
+  return `npv_${secrets.sign('supervisor', 'v1')}`;
+}
 
 export type PrincipalResolver = (request: FastifyRequest) => Promise<Principal | null>;
 export type MembershipLookup = (orgId: string, userId: string) => Promise<Role | null>;
@@ -80,6 +88,7 @@ export function registerAccessControl(
   resolvePrincipal: PrincipalResolver,
   membershipRole: MembershipLookup,
   runnerLookup: RunnerLookup,
+  isSupervisorToken: (token: string) => boolean,
 ): void {
   app.decorateRequest('principal', null);
   app.decorateRequest('org', null);
@@ -99,9 +108,14 @@ export function registerAccessControl(
   app.addHook('preValidation', async (request) => {
     const rule = request.routeOptions.config.access;
     if (!rule || rule.kind === 'public') return;
-    if (rule.kind === 'runner') {
+    if (rule.kind === 'runner' || rule.kind === 'supervisor') {
       const header = request.headers.authorization ?? '';
       const token = header.toLowerCase().startsWith('bearer ') ? header.slice(7).trim() : '';
+      if (rule.kind === 'supervisor') {
+        if (!token.startsWith('npv_') || !isSupervisorToken(token))
+          throw new AppError('unauthorized', 'Missing or invalid supervisor credentials');
+        return;
+      }
       const runner = token.startsWith('npr_') ? await runnerLookup(token) : null;
       if (!runner) throw new AppError('unauthorized', 'Missing or invalid runner credentials');
       request.runner = runner;
