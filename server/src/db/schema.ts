@@ -215,6 +215,16 @@ export const mailboxes = pgTable(
   (t) => [index().on(t.orgId)],
 );
 
+/**
+ * Live worker replicas (heartbeat): each replica claims its fair share of the enabled
+ * mailboxes, ceil(enabled / live replicas), so watchers spread over replicas.
+ */
+export const workerReplicas = pgTable('worker_replicas', {
+  id: text('id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
 export const pop3SeenUids = pgTable(
   'pop3_seen_uids',
   {
