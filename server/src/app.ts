@@ -28,6 +28,10 @@ import { adminRoutes } from './modules/admin/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { botRoutes } from './modules/bots/routes.js';
+import { createBotService } from './modules/bots/service.js';
+import { chatRoutes } from './modules/chats/routes.js';
+import { createChatService } from './modules/chats/service.js';
 import { createAuthService } from './modules/auth/service.js';
 import { logRoutes } from './modules/logs/routes.js';
 import { memberRoutes } from './modules/members/routes.js';
@@ -55,6 +59,8 @@ const apiRouteModules: RouteModule[] = [
   notificationRoutes,
   eventRoutes,
   mailboxRoutes,
+  botRoutes,
+  chatRoutes,
 ];
 /** Route modules under /internal/v1 (bot runners). */
 const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes];
@@ -74,6 +80,8 @@ function createServices(base: Omit<AppDeps, 'services'>) {
   const services = {
     auth: createAuthService(deps),
     members: createMemberService(deps),
+    bots: createBotService(deps),
+    chats: createChatService(deps),
   };
   deps.services = services;
   return services;
