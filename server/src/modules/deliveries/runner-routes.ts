@@ -1,6 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import pg from 'pg';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
 import { botChats, chats, deliveries } from '../../db/schema.js';
@@ -8,6 +7,7 @@ import { notFound } from '../../errors.js';
 import { access, runnerOf } from '../../http/access.js';
 import { logRepository } from '../logs/repository.js';
 import { deliveriesChannel } from '../notifications/service.js';
+import { NotifyWaker } from '../../db/notify-waker.js';
 
 export const deliveryPolicy = {
   leaseMs: 60_000,
@@ -15,58 +15,6 @@ export const deliveryPolicy = {
   baseBackoffMs: 1_000,
   maxBackoffMs: 10 * 60_000,
 };
-
-/** One LISTEN np_deliveries connection, fanning wake-ups out to the long polls waiting per bot. */
-class DeliveryWaker {
-  private client: pg.Client | undefined;
-  private connecting: Promise<void> | undefined;
-  private waiters = new Map<string, Set<() => void>>();
-  constructor(private url: string | undefined) {}
-
-  private async ensure() {
-    if (this.client || !this.url) return;
-    this.connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url });
-      client.on('error', () => {
-        this.client = undefined;
-        this.connecting = undefined;
-      });
-      client.on('notification', (m) => this.wake(m.payload ?? ''));
-      await client.connect();
-      await client.query(`LISTEN ${deliveriesChannel}`);
-      this.client = client;
-    })();
-    await this.connecting;
-  }
-
-  wake(botId: string) {
-    for (const w of this.waiters.get(botId) ?? []) w();
-  }
-
-  /** Resolves when work for the bot is announced or after ms. */
-  async wait(botId: string, ms: number, signal: { aborted: boolean }) {
-    await this.ensure().catch(() => {});
-    if (signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const set = this.waiters.get(botId) ?? new Set();
-      this.waiters.set(botId, set);
-      const done = () => {
-        clearTimeout(timer);
-        set.delete(done);
-        if (!set.size) this.waiters.delete(botId);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      set.add(done);
-    });
-  }
-
-  async close() {
-    for (const set of this.waiters.values()) for (const w of [...set]) w();
-    await this.client?.end().catch(() => {});
-    this.client = undefined;
-  }
-}
 
 const claimed = z.object({
   id: z.string(),
@@ -105,7 +53,7 @@ export const deliveryRunnerRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
-    const waker = new DeliveryWaker(deps.config.databaseUrl);
+    const waker = new NotifyWaker(deps.config.databaseUrl, deliveriesChannel);
     app.addHook('onClose', () => waker.close());
 
     async function claim(botId: string, limit: number): Promise<ClaimedDelivery[]> {
