@@ -6,3 +6,5 @@ bash scripts/ensure-test-services.sh
 npm run build -w web
 npm run test -w server
 npm run test -w web
+# Browser tests (Chromium from ensure-test-services.sh) against the api serving web/dist built above.
+npm run test:e2e

@@ -1,0 +1,103 @@
+/** A new hotel night manager signs up, makes a second organization, logs out and in, reads it in Russian. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSystem, type System } from './harness.js';
+import {
+  currentOrgId,
+  input,
+  logIn,
+  logOut,
+  newAccount,
+  sessionToken,
+  shot,
+  signUp,
+} from './ui.js';
+
+let sys: System;
+beforeAll(async () => {
+  sys = await startSystem();
+});
+afterAll(async () => {
+  await sys?.close();
+});
+
+describe('account', () => {
+  it('signs up, creates a second organization, logs out and back in', async () => {
+    const { page } = await sys.newPage();
+    const account = newAccount('night');
+    await signUp(page, account);
+    await expect(page.getByTestId('org-switcher').textContent()).resolves.toContain(
+      account.organizationName,
+    );
+    const firstOrg = await currentOrgId(page);
+
+    // The session the SPA holds is a real one.
+    const me = await sys.t.request({
+      method: 'GET',
+      url: '/api/v1/me',
+      token: await sessionToken(page),
+    });
+    expect(me.statusCode).toBe(200);
+    expect(me.json().user.email).toBe(account.email);
+
+    await page.getByTestId('org-switcher').click();
+    await page.getByRole('option', { name: 'New organization' }).click();
+    await page.getByRole('dialog').locator('input').fill('Hotel Aurora — Annex');
+    await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
+    await page.getByTestId('org-switcher').getByText('Hotel Aurora — Annex').waitFor();
+    const secondOrg = await currentOrgId(page);
+    expect(secondOrg).not.toBe(firstOrg);
+    const orgs = await sys.t.request({
+      method: 'GET',
+      url: '/api/v1/orgs',
+      token: await sessionToken(page),
+    });
+    expect(
+      orgs
+        .json()
+        .items.map((o: { name: string }) => o.name)
+        .sort(),
+    ).toEqual([account.organizationName, 'Hotel Aurora — Annex'].sort());
+
+    await logOut(page);
+    expect(await page.evaluate(() => localStorage.getItem('notifypro.token'))).toBeNull();
+    await shot(page, 'login-en', { docs: true });
+
+    // A wrong password is refused with the server's message, and the form stays.
+    await input(page, 'email').fill(account.email);
+    await input(page, 'password').fill('not the password');
+    await page.locator('button[type="submit"]').click();
+    await page.locator('.MuiSnackbar-root').waitFor();
+    expect(await page.evaluate(() => localStorage.getItem('notifypro.token'))).toBeNull();
+
+    await logIn(page, account.email, account.password);
+    await page.getByText('Failing now').waitFor();
+  });
+
+  it('switches between English and Russian and remembers the choice after a reload', async () => {
+    const { page } = await sys.newPage();
+    await signUp(page, newAccount('lang'));
+    await page.getByRole('menuitem', { name: 'Mailboxes' }).waitFor();
+
+    await page.getByTestId('language-switcher').click();
+    await page.getByRole('menuitem', { name: 'Русский' }).click();
+    await page.getByRole('menuitem', { name: 'Почтовые ящики' }).waitFor();
+    await page.getByRole('menuitem', { name: 'Обзор' }).waitFor();
+    await expect(page.getByTestId('language-switcher').textContent()).resolves.toContain('RU');
+
+    await page.reload();
+    await page.getByRole('menuitem', { name: 'Почтовые ящики' }).waitFor();
+    await page.goto('/#/mailboxes/create');
+    await page.getByText('Новый почтовый ящик').first().waitFor();
+
+    await page.getByTestId('language-switcher').click();
+    await page.getByRole('menuitem', { name: 'English' }).click();
+    await page.getByText('New mailbox').first().waitFor();
+  });
+
+  it('shows the sign-in screen in Russian for a Russian browser', async () => {
+    const { page } = await sys.newPage({ locale: 'ru-RU' });
+    await page.goto('/#/login');
+    await page.getByRole('button', { name: 'Войти' }).waitFor();
+    await shot(page, 'login-ru', { docs: true });
+  });
+});
