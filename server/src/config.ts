@@ -40,6 +40,7 @@ const envSchema = z.object({
   RUNNER_IMAGE: z.string().default('notifypro:latest'),
   RUNNER_DOCKER_NETWORK: z.string().default('host'),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+  WORKER_LEASE_SECONDS: z.coerce.number().positive().default(30),
 });
 
 /** The typed configuration, read once from the environment in main.ts and passed in. */
@@ -72,6 +73,8 @@ export type Config = {
   runnerImage: string;
   runnerDockerNetwork: string;
   dockerSocket: string;
+  /** How long a worker replica's claim on a mailbox lasts unrenewed (a dead replica's are taken over after it). */
+  workerLeaseSeconds: number;
 };
 
 /** Parses and validates the environment; throws with every offending variable named. */
@@ -108,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runnerImage: e.RUNNER_IMAGE,
     runnerDockerNetwork: e.RUNNER_DOCKER_NETWORK,
     dockerSocket: e.DOCKER_SOCKET,
+    workerLeaseSeconds: e.WORKER_LEASE_SECONDS,
   };
 }
 

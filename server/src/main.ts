@@ -8,6 +8,7 @@ import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuthService } from './modules/auth/service.js';
 import { SecretBox } from './crypto/secrets.js';
+import { startWorker } from './worker/service.js';
 
 type Runtime = {
   config: Config;
@@ -83,6 +84,29 @@ async function serveApi(rt: Runtime): Promise<void> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** The mail watchers; leaves the leases to other replicas on SIGINT/SIGTERM. */
+async function serveWorker(rt: Runtime): Promise<void> {
+  const worker = startWorker({
+    config: rt.config,
+    db: rt.database.db,
+    log: rt.log,
+    secrets: new SecretBox(rt.secretKey),
+  });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    rt.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await worker.stop().catch((err) => rt.log.error({ err }, 'error while stopping the worker'));
+    await rt.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
 const program = new Command('notifypro').description(
   'NotifyPro: e-mail, webhooks and API calls to Telegram',
 );
@@ -98,6 +122,11 @@ program
   .command('api')
   .description('run the api service (REST API, SPA, Telegram webhook ingress)')
   .action(async () => serveApi(await openRuntime('api', { embeddedAllowed: false })));
+
+program
+  .command('worker')
+  .description('run the worker service (mailbox watchers: IMAP IDLE, POP3 polling)')
+  .action(async () => serveWorker(await openRuntime('worker', { embeddedAllowed: false })));
 
 program
   .command('migrate')
