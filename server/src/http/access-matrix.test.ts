@@ -52,6 +52,7 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'GET', url: '/api/v1/orgs/:orgId/mailboxes', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/mailboxes', minRole: 'admin' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId', minRole: 'viewer' },
+  { method: 'PATCH', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId', minRole: 'admin' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId', minRole: 'admin' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/mailboxes/:mailboxId/test', minRole: 'admin' },
 ];
