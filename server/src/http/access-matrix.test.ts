@@ -46,6 +46,7 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'POST', url: '/api/v1/orgs/:orgId/rules/:ruleId/test', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'operator' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'viewer' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events/:eventId', minRole: 'viewer' },

@@ -45,6 +45,7 @@ export const eventRoutes =
         querystring: z.object({
           source: z.enum(['mail', 'webhook', 'api']).optional(),
           mailboxId: z.string().uuid().optional(),
+          webhookId: z.string().uuid().optional(),
           offset: z.coerce.number().int().min(0).default(0),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
@@ -55,6 +56,7 @@ export const eventRoutes =
         const where: SQL[] = [eq(events.orgId, orgOf(request).orgId)];
         if (q.source) where.push(eq(events.source, q.source));
         if (q.mailboxId) where.push(eq(events.mailboxId, q.mailboxId));
+        if (q.webhookId) where.push(eq(events.webhookId, q.webhookId));
         const items = await db
           .select(columns)
           .from(events)

@@ -88,6 +88,29 @@ export const webhookRoutes =
       },
     });
 
+    app.get('/orgs/:orgId/webhooks/:webhookId', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['webhooks'],
+        summary: 'One webhook (its URL; the SPA shows it with a curl example and its recent calls)',
+        params: orgParams.extend({ webhookId: z.string().uuid() }),
+        response: { 200: webhook },
+      },
+      handler: async (request) => {
+        const [row] = await db
+          .select()
+          .from(webhooks)
+          .where(
+            and(
+              eq(webhooks.orgId, orgOf(request).orgId),
+              eq(webhooks.id, request.params.webhookId),
+            ),
+          );
+        if (!row) throw notFound('Webhook');
+        return present(row);
+      },
+    });
+
     app.delete('/orgs/:orgId/webhooks/:webhookId', {
       config: access.org('operator'),
       schema: { tags: ['webhooks'], params: orgParams.extend({ webhookId: z.string().uuid() }) },

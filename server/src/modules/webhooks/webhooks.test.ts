@@ -107,6 +107,38 @@ describe('webhooks', () => {
     expect(one.json().payload.body).toEqual({ level: 'HIGH', msg: 'y <z>' });
   });
 
+  it("reads one webhook (404 for another org's) and lists only its own calls as events", async () => {
+    const a = await create({ name: 'A' });
+    const b = await create({ name: 'B' });
+    const one = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/webhooks/${a.id}`,
+      token: owner.token,
+    });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id: a.id, name: 'A', url: a.url });
+    expect(one.json().token).toBeUndefined();
+    const other = await signup(t);
+    const foreign = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${other.orgId}/webhooks/${a.id}`,
+      token: other.token,
+    });
+    expect(foreign.statusCode).toBe(404);
+
+    for (const hook of [a, b, b])
+      expect(
+        (await t.request({ method: 'POST', url: `/hooks/${hook.token}`, payload: {} })).statusCode,
+      ).toBe(202);
+    const calls = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/events?webhookId=${b.id}`,
+      token: owner.token,
+    });
+    expect(calls.json().total).toBe(2);
+    expect(calls.json().items.every((e: { webhookId: string }) => e.webhookId === b.id)).toBe(true);
+  });
+
   it('takes a form body', async () => {
     const hook = await create({ name: 'form' });
     const res = await t.request({
