@@ -42,6 +42,7 @@ import { notificationRoutes } from './modules/notifications/routes.js';
 import { eventRoutes } from './modules/events/routes.js';
 import { mailboxRoutes } from './modules/mailboxes/routes.js';
 import { ruleRoutes } from './modules/rules/routes.js';
+import { statsRoutes } from './modules/stats/routes.js';
 import { hookIngressRoutes, webhookRoutes } from './modules/webhooks/routes.js';
 
 type RouteModule = (deps: AppDeps) => FastifyPluginAsyncZod;
@@ -61,6 +62,7 @@ const apiRouteModules: RouteModule[] = [
   mailboxRoutes,
   botRoutes,
   chatRoutes,
+  statsRoutes,
 ];
 /** Route modules under /internal/v1 (bot runners). */
 const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes];
