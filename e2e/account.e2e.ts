@@ -1,6 +1,6 @@
 /** A new hotel night manager signs up, makes a second organization, logs out and in, reads it in Russian. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSystem, type System } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { failuresOf, useSystem } from './harness.js';
 import {
   currentOrgId,
   input,
@@ -12,16 +12,11 @@ import {
   signUp,
 } from './ui.js';
 
-let sys: System;
-beforeAll(async () => {
-  sys = await startSystem();
-});
-afterAll(async () => {
-  await sys?.close();
-});
+const system = useSystem();
 
 describe('account', () => {
   it('signs up, creates a second organization, logs out and back in', async () => {
+    const sys = system();
     const { page } = await sys.newPage();
     const account = newAccount('night');
     await signUp(page, account);
@@ -71,9 +66,13 @@ describe('account', () => {
 
     await logIn(page, account.email, account.password);
     await page.getByText('Failing now').waitFor();
+    await page.getByText('Everything works.').waitFor();
+    // The one refusal was the wrong password.
+    expect(failuresOf(page)).toEqual([{ status: 401, method: 'POST', path: '/api/v1/auth/login' }]);
   });
 
   it('switches between English and Russian and remembers the choice after a reload', async () => {
+    const sys = system();
     const { page } = await sys.newPage();
     await signUp(page, newAccount('lang'));
     await page.getByRole('menuitem', { name: 'Mailboxes' }).waitFor();
@@ -92,9 +91,11 @@ describe('account', () => {
     await page.getByTestId('language-switcher').click();
     await page.getByRole('menuitem', { name: 'English' }).click();
     await page.getByText('New mailbox').first().waitFor();
+    expect(failuresOf(page)).toEqual([]);
   });
 
   it('shows the sign-in screen in Russian for a Russian browser', async () => {
+    const sys = system();
     const { page } = await sys.newPage({ locale: 'ru-RU' });
     await page.goto('/#/login');
     await page.getByRole('button', { name: 'Войти' }).waitFor();

@@ -5,7 +5,10 @@
  * playwright-core.
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, onTestFailed } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createTestApp, type TestApp } from '../server/test/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../server/test/fake-telegram/server.js';
@@ -26,6 +29,18 @@ export const CHROMIUM_ARGS = [
   '--disable-dev-shm-usage',
 ];
 
+/** An API answer >= 400 (or an uncaught page error, status 0) a page saw. */
+export type ApiFailure = { status: number; method: string; path: string };
+const apiFailures = new WeakMap<Page, ApiFailure[]>();
+
+/**
+ * What went wrong between this page and the API so far; a scenario ends with this empty (or
+ * equal to the refusals it provoked), which catches field-name mismatches the screen hides.
+ */
+export function failuresOf(page: Page): ApiFailure[] {
+  return apiFailures.get(page) ?? [];
+}
+
 export type System = {
   t: TestApp;
   baseUrl: string;
@@ -36,8 +51,21 @@ export type System = {
     context: BrowserContext;
     page: Page;
   }>;
+  /** Screenshots of every open page into the artifacts (on a failure). */
+  capture(name: string): Promise<void>;
   close(): Promise<void>;
 };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 export async function startSystem(
   opts: { telegram?: boolean; env?: Record<string, string> } = {},
@@ -46,16 +74,17 @@ export async function startSystem(
     throw new Error(`${webDist}/index.html is missing: run \`npm run build -w web\` first`);
   mkdirSync(artifactDir, { recursive: true });
   const telegram = opts.telegram ? await startFakeTelegram({ port: 0 }) : undefined;
+  // The port is chosen first so PUBLIC_URL (webhook URLs the SPA shows) points at this very api.
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
   const t = await createTestApp({
     WEB_DIST_DIR: webDist,
+    PUBLIC_URL: baseUrl,
     MAIL_ALLOW_PRIVATE_HOSTS: 'true',
     ...(telegram ? { TELEGRAM_API_ROOT: telegram.apiRoot } : {}),
     ...opts.env,
   });
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = t.app.server.address();
-  if (!address || typeof address === 'string') throw new Error('api did not listen on a port');
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  await t.app.listen({ port, host: '127.0.0.1' });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
@@ -71,7 +100,25 @@ export async function startSystem(
       context.setDefaultTimeout(10_000);
       contexts.push(context);
       const page = await context.newPage();
+      const failures: ApiFailure[] = [];
+      apiFailures.set(page, failures);
+      page.on('response', (r) => {
+        const url = new URL(r.url());
+        if (url.pathname.startsWith('/api/') && r.status() >= 400)
+          failures.push({ status: r.status(), method: r.request().method(), path: url.pathname });
+      });
+      page.on('pageerror', (e) =>
+        failures.push({ status: 0, method: 'pageerror', path: e.message }),
+      );
       return { context, page };
+    },
+    async capture(name) {
+      const pages = contexts.flatMap((c) => c.pages());
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+      for (const [i, p] of pages.entries())
+        await p
+          .screenshot({ path: path.join(artifactDir, `FAILED-${slug}-${i}.png`) })
+          .catch(() => {});
     },
     async close() {
       for (const c of contexts) await c.close().catch(() => {});
@@ -79,5 +126,26 @@ export async function startSystem(
       await t.close();
       await telegram?.close();
     },
+  };
+}
+
+/**
+ * One system per test file: started before the first test, closed after the last; when a test
+ * fails, every open page is photographed into test-results/e2e/FAILED-*.png.
+ */
+export function useSystem(opts: Parameters<typeof startSystem>[0] = {}): () => System {
+  let sys: System | undefined;
+  beforeAll(async () => {
+    sys = await startSystem(opts);
+  });
+  afterAll(async () => {
+    await sys?.close();
+  });
+  beforeEach((ctx) => {
+    onTestFailed(() => sys?.capture(ctx.task.name));
+  });
+  return () => {
+    if (!sys) throw new Error('the system is not started (useSystem at the top of the file)');
+    return sys;
   };
 }

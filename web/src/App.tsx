@@ -26,6 +26,7 @@ import { MemberCreate, MemberEdit, MemberList } from './resources/members';
 import { ApiKeyCreate, ApiKeyList } from './resources/apiKeys';
 import { SettingsPage } from './resources/settings';
 import { AdminLogList, AdminOrgList } from './resources/admin';
+import { canManage } from './providers/roles';
 
 export function App() {
   const me = useSyncExternalStore(session.subscribe, session.getMe, session.getMe);
@@ -40,6 +41,11 @@ export function App() {
   const color = settings.theme?.primaryColor;
   const themes = useMemo(() => buildThemes({ theme: { primaryColor: color } }), [color]);
   const icons = settings.icons;
+  // Create and edit screens exist only for roles that may use them: no Create button (also on an
+  // empty list), no edit link, no form behind a typed URL. The server enforces the same rules.
+  const role = me && orgId ? session.currentRole() : null;
+  const writable = <T,>(resource: string, screen: T): T | undefined =>
+    canManage(role, resource) ? screen : undefined;
 
   return (
     <Admin
@@ -60,8 +66,8 @@ export function App() {
         name="bots"
         list={BotList}
         show={BotShow}
-        create={BotCreate}
-        edit={BotEdit}
+        create={writable('bots', BotCreate)}
+        edit={writable('bots', BotEdit)}
         icon={iconFor('bots', icons)}
         recordRepresentation="name"
       />
@@ -69,8 +75,8 @@ export function App() {
         name="chats"
         list={ChatList}
         show={ChatShow}
-        create={ChatCreate}
-        edit={ChatEdit}
+        create={writable('chats', ChatCreate)}
+        edit={writable('chats', ChatEdit)}
         icon={iconFor('chats', icons)}
         recordRepresentation={(r) => r.title || r.telegramChatId}
       />
@@ -78,8 +84,8 @@ export function App() {
         name="mailboxes"
         list={MailboxList}
         show={MailboxShow}
-        create={MailboxCreate}
-        edit={MailboxEdit}
+        create={writable('mailboxes', MailboxCreate)}
+        edit={writable('mailboxes', MailboxEdit)}
         icon={iconFor('mailboxes', icons)}
         recordRepresentation="name"
       />
@@ -87,7 +93,7 @@ export function App() {
         name="webhooks"
         list={WebhookList}
         show={WebhookShow}
-        create={WebhookCreate}
+        create={writable('webhooks', WebhookCreate)}
         icon={iconFor('webhooks', icons)}
         recordRepresentation="name"
       />
@@ -95,8 +101,8 @@ export function App() {
         name="rules"
         list={RuleList}
         show={RuleShow}
-        create={RuleCreate}
-        edit={RuleEdit}
+        create={writable('rules', RuleCreate)}
+        edit={writable('rules', RuleEdit)}
         icon={iconFor('rules', icons)}
         recordRepresentation="name"
       />
@@ -104,7 +110,7 @@ export function App() {
         name="notifications"
         list={NotificationList}
         show={NotificationShow}
-        create={NotificationCreate}
+        create={writable('notifications', NotificationCreate)}
         icon={iconFor('notifications', icons)}
         recordRepresentation={(r) => String(r.text ?? r.id).slice(0, 40)}
       />
@@ -126,15 +132,15 @@ export function App() {
       <Resource
         name="members"
         list={MemberList}
-        create={MemberCreate}
-        edit={MemberEdit}
+        create={writable('members', MemberCreate)}
+        edit={writable('members', MemberEdit)}
         icon={iconFor('members', icons)}
         recordRepresentation={(r) => r.name || r.email}
       />
       <Resource
         name="api-keys"
         list={ApiKeyList}
-        create={ApiKeyCreate}
+        create={writable('api-keys', ApiKeyCreate)}
         icon={iconFor('api-keys', icons)}
         recordRepresentation="name"
       />
