@@ -2,8 +2,9 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { attachments, botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
+import { renderTelegramHtml, type MessageFormat } from '../../telegram/render.js';
 
-export type NotificationFormat = 'text' | 'html' | 'markdown';
+export type NotificationFormat = MessageFormat;
 export type EnqueueInput = {
   source: 'mail' | 'webhook' | 'api';
   eventId?: string | null;
@@ -21,31 +22,9 @@ export type Delivery = typeof deliveries.$inferSelect;
 /** The channel runners' long polls are woken on; the payload is the bot id. */
 export const deliveriesChannel = 'np_deliveries';
 
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
-/**
- * Renders to Telegram's HTML subset. Uses src/telegram/render.ts when present (another
- * engineer's module); until then every format is escaped as plain text, which is always safe.
- */
-let renderer: ((input: { text: string; format: NotificationFormat }) => string) | undefined;
-async function loadRenderer() {
-  if (renderer) return renderer;
-  try {
-    const path = '../../telegram/render.js';
-    const mod = (await import(path)) as {
-      renderTelegramHtml?: (i: { text: string; format: NotificationFormat }) => string;
-    };
-    if (mod.renderTelegramHtml) renderer = mod.renderTelegramHtml;
-  } catch {
-    /* not there yet */
-  }
-  renderer ??= ({ text }) => escapeHtml(text);
-  return renderer;
-}
-
-export async function renderForTelegram(text: string, format: NotificationFormat): Promise<string> {
-  return (await loadRenderer())({ text, format });
+/** Renders to Telegram's HTML subset (stored so that runners send it as it is). */
+export function renderForTelegram(text: string, format: NotificationFormat): string {
+  return renderTelegramHtml({ text, format });
 }
 
 /** Picks the bot for each target: the named one (must be the org's), else an enabled bot linked to the chat. */
@@ -121,7 +100,11 @@ export async function enqueueNotification(
     if (prior) return { ...prior, created: false };
   }
   const botIds = await resolveBots(tx, orgId, input.targets);
-  const rendered = await renderForTelegram(input.text, input.format);
+  const rendered = renderForTelegram(input.text, input.format);
+  if (!rendered)
+    throw new AppError('validation', 'The text renders to an empty message', {
+      errors: [{ path: 'text', message: 'Nothing visible is left after rendering' }],
+    });
   const inserted = await tx
     .insert(notifications)
     .values({

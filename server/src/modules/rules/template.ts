@@ -1,3 +1,4 @@
+import { escapeHtml } from '../../telegram/render.js';
 import { fieldValue, type RuleEvent } from './engine.js';
 
 /** Context a template reads besides the event itself. */
@@ -6,10 +7,6 @@ export type TemplateContext = { mailbox?: string | null; source?: string };
 export const DEFAULT_TEMPLATE = '<b>{{subject}}</b>\nFrom: {{from}}\n\n{{text}}';
 
 const MAX_TEXT = 3000;
-
-// telegram/render.ts (escapeHtml) is not in the tree yet; Telegram HTML needs only these three.
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function variable(event: RuleEvent, ctx: TemplateContext, name: string): string {
   if (name === 'mailbox') return ctx.mailbox ?? '';
@@ -22,7 +19,9 @@ function variable(event: RuleEvent, ctx: TemplateContext, name: string): string 
 }
 
 /**
- * Renders a rule template to Telegram HTML. `{{name}}` is HTML-escaped; `{{{name}}}` is
+ * Renders a rule template to HTML, which the notification's renderer (telegram/render.ts,
+ * format `html`) then brings to Telegram's subset: the template's own markup survives where
+ * Telegram has it, and escaped variables stay text whatever they hold. `{{name}}` is HTML-escaped; `{{{name}}}` is
  * inserted as it is — meant for bodies the org itself sends (webhooks), never mail content,
  * so for mail events triple braces are escaped too: a sender must not inject markup.
  */
