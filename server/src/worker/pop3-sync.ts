@@ -104,7 +104,10 @@ export async function pollPop3(
     await deps.db
       .delete(pop3SeenUids)
       .where(
-        and(eq(pop3SeenUids.mailboxId, mb.id), sql`${pop3SeenUids.uid} <> all(${uids}::text[])`),
+        and(
+          eq(pop3SeenUids.mailboxId, mb.id),
+          sql`${pop3SeenUids.uid} <> all(${sql.param(uids)}::text[])`,
+        ),
       );
     return written;
   } finally {

@@ -7,7 +7,7 @@ import { startDeliveryKit, type DeliveryKit } from '../../test/delivery-kit.js';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { connectDatabase, type DatabaseHandle } from '../db/client.js';
-import { events, logs, mailboxes } from '../db/schema.js';
+import { events, logs, mailboxes, pop3SeenUids } from '../db/schema.js';
 import { createLogger } from '../logger.js';
 import { openImapSession } from '../mail/imap.js';
 import { startWorker, type WorkerHandle } from './service.js';
@@ -247,6 +247,14 @@ describe('worker', () => {
     expect(texts().filter((x) => x === 'pop one')).toHaveLength(1);
     expect(texts()).not.toContain('pop old');
     expect((await dovecot.mailboxStatus(user)).messages).toBe(3);
+    const polledOk = (await row(mb.id))!;
+    expect(polledOk.status).toBe('ok');
+    expect(polledOk.lastError).toBeNull();
+    const seen = await t.deps.db
+      .select()
+      .from(pop3SeenUids)
+      .where(eq(pop3SeenUids.mailboxId, mb.id));
+    expect(seen).toHaveLength(3);
   });
 
   it('a wrong password: status error with a clear message and an error log row', async () => {
