@@ -165,7 +165,6 @@ describe('worker replicas', () => {
     await blocker.query('begin');
     await blocker.query('select id from mailboxes where id = $1 for no key update', [box.id]);
     await dovecot.append(box.user, mail('killed mid-commit'));
-    const database = t.database.url.split('/').pop();
     const blockerPid = (await blocker.query<{ pid: number }>('select pg_backend_pid() as pid'))
       .rows[0]!.pid;
     // a transaction that has inserted into events (holds its RowExclusiveLock) and waits on us
