@@ -2,7 +2,7 @@ import { and, count, desc, eq, type SQL } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
-import { events } from '../../db/schema.js';
+import { deliveries, events, notifications } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
 import { access, orgOf } from '../../http/access.js';
 import { isoDate, orgParams } from '../../http/list.js';
@@ -77,7 +77,22 @@ export const eventRoutes =
       schema: {
         tags: ['events'],
         params: orgParams.extend({ eventId: z.string().uuid() }),
-        response: { 200: event.extend({ payload: z.record(z.string(), z.unknown()) }) },
+        response: {
+          200: event.extend({
+            payload: z.record(z.string(), z.unknown()),
+            /** Where it went: the deliveries of the notifications its rules made. */
+            deliveries: z.array(
+              z.object({
+                id: z.string(),
+                notificationId: z.string(),
+                ruleId: z.string().nullable(),
+                chatId: z.string(),
+                botId: z.string().nullable(),
+                status: z.string(),
+              }),
+            ),
+          }),
+        },
       },
       handler: async (request) => {
         const [row] = await db
@@ -87,7 +102,22 @@ export const eventRoutes =
             and(eq(events.orgId, orgOf(request).orgId), eq(events.id, request.params.eventId)),
           );
         if (!row) throw notFound('Event');
-        return row;
+        const went = await db
+          .select({
+            id: deliveries.id,
+            notificationId: deliveries.notificationId,
+            ruleId: notifications.ruleId,
+            chatId: deliveries.chatId,
+            botId: deliveries.botId,
+            status: deliveries.status,
+          })
+          .from(deliveries)
+          .innerJoin(notifications, eq(notifications.id, deliveries.notificationId))
+          .where(
+            and(eq(notifications.orgId, orgOf(request).orgId), eq(notifications.eventId, row.id)),
+          )
+          .orderBy(deliveries.seq);
+        return { ...row, deliveries: went };
       },
     });
   };

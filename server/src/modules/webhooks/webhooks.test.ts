@@ -105,6 +105,17 @@ describe('webhooks', () => {
       token: owner.token,
     });
     expect(one.json().payload.body).toEqual({ level: 'HIGH', msg: 'y <z>' });
+    // Where it went: the event's deliveries, with the rule that made them.
+    expect(one.json().deliveries).toEqual([
+      {
+        id: queued[0]!.id,
+        notificationId: n!.id,
+        ruleId: rule.id,
+        chatId,
+        botId: bot!.id,
+        status: 'queued',
+      },
+    ]);
   });
 
   it("reads one webhook (404 for another org's) and lists only its own calls as events", async () => {
