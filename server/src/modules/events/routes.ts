@@ -1,4 +1,4 @@
-import { and, count, desc, eq, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, ilike, or, type SQL } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
@@ -46,6 +46,7 @@ export const eventRoutes =
           source: z.enum(['mail', 'webhook', 'api']).optional(),
           mailboxId: z.string().uuid().optional(),
           webhookId: z.string().uuid().optional(),
+          q: z.string().max(200).optional(),
           offset: z.coerce.number().int().min(0).default(0),
           limit: z.coerce.number().int().min(1).max(500).default(50),
         }),
@@ -57,6 +58,10 @@ export const eventRoutes =
         if (q.source) where.push(eq(events.source, q.source));
         if (q.mailboxId) where.push(eq(events.mailboxId, q.mailboxId));
         if (q.webhookId) where.push(eq(events.webhookId, q.webhookId));
+        if (q.q) {
+          const like = `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          where.push(or(ilike(events.subject, like), ilike(events.sender, like))!);
+        }
         const items = await db
           .select(columns)
           .from(events)

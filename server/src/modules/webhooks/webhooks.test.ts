@@ -148,6 +148,22 @@ describe('webhooks', () => {
     });
     expect(calls.json().total).toBe(2);
     expect(calls.json().items.every((e: { webhookId: string }) => e.webhookId === b.id)).toBe(true);
+    // Search by subject (or sender); % and _ are literal.
+    await t.request({
+      method: 'POST',
+      url: `/hooks/${a.token}`,
+      payload: { subject: 'Disk 100% full' },
+    });
+    const search = (q: string) =>
+      t.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${owner.orgId}/events?q=${encodeURIComponent(q)}`,
+        token: owner.token,
+      });
+    expect(
+      (await search('disk 100%')).json().items.map((e: { subject: string }) => e.subject),
+    ).toEqual(['Disk 100% full']);
+    expect((await search('0_%')).json().total).toBe(0);
   });
 
   it('takes a form body', async () => {
