@@ -28,6 +28,7 @@ import { adminRoutes } from './modules/admin/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
+import { botInternalRoutes, telegramIngressRoutes } from './modules/bots/internal-routes.js';
 import { botRoutes } from './modules/bots/routes.js';
 import { createBotService } from './modules/bots/service.js';
 import { chatRoutes } from './modules/chats/routes.js';
@@ -65,9 +66,9 @@ const apiRouteModules: RouteModule[] = [
   statsRoutes,
 ];
 /** Route modules under /internal/v1 (bot runners). */
-const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes];
+const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes, botInternalRoutes];
 /** Route modules mounted at the root (inbound webhooks, Telegram ingress). */
-const rootRouteModules: RouteModule[] = [hookIngressRoutes];
+const rootRouteModules: RouteModule[] = [hookIngressRoutes, telegramIngressRoutes];
 
 export type AppDeps = {
   config: Config;
@@ -109,6 +110,11 @@ export async function buildApp(
     trustProxy: true,
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<ZodTypeProvider>();
+  // On close, in-flight requests get a grace period; then every connection is cut, including
+  // keep-alive sockets that never sent a request (an aborted long poll leaves those behind).
+  app.addHook('preClose', () => {
+    setTimeout(() => app.server.closeAllConnections(), 2_000).unref();
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);

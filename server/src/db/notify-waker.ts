@@ -8,13 +8,15 @@ export class NotifyWaker {
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private waiters = new Map<string, Set<() => void>>();
+  /** Set by close(): waits return at once, so long polls end and the server can shut down. */
+  closed = false;
   constructor(
     private url: string | undefined,
     private channel: string,
   ) {}
 
   private async ensure() {
-    if (this.client || !this.url) return;
+    if (this.client || !this.url || this.closed) return;
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.url });
       client.on('error', () => {
@@ -47,7 +49,7 @@ export class NotifyWaker {
   /** Resolves when work for the key is announced or after ms. */
   async wait(botId: string, ms: number, signal: { aborted: boolean }) {
     await this.ensure().catch(() => {});
-    if (signal.aborted) return;
+    if (signal.aborted || this.closed) return;
     await new Promise<void>((resolve) => {
       const set = this.waiters.get(botId) ?? new Set();
       this.waiters.set(botId, set);
@@ -63,6 +65,7 @@ export class NotifyWaker {
   }
 
   async close() {
+    this.closed = true;
     for (const set of this.waiters.values()) for (const w of [...set]) w();
     await this.client?.end().catch(() => {});
     this.client = undefined;

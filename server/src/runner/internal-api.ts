@@ -1,0 +1,103 @@
+import type { ClaimedDelivery, DeliveryResult, InternalApi } from './sender.js';
+
+/** The api answered 401: this runner's credential was replaced (a newer runner took over) or revoked. */
+export class RunnerSupersededError extends Error {
+  constructor() {
+    super('runner credential no longer valid');
+  }
+}
+
+export type RunnerBot = {
+  botId: string;
+  name: string;
+  mode: 'polling' | 'webhook';
+  token: string;
+  allowedUpdates: string[];
+  webhookUrl: string;
+};
+export type TelegramChat = {
+  id: number;
+  type: 'private' | 'group' | 'supergroup' | 'channel';
+  title?: string | undefined;
+  username?: string | undefined;
+  first_name?: string | undefined;
+  last_name?: string | undefined;
+};
+export type ChatSummary = {
+  known: boolean;
+  status?: string;
+  title?: string | null;
+  rules?: Array<{ name: string; enabled: boolean }>;
+};
+export type Update = { update_id: number } & Record<string, unknown>;
+
+/** Everything a runner asks of the api: its only window on NotifyPro's state. */
+export type RunnerApi = InternalApi & {
+  bot(): Promise<RunnerBot>;
+  heartbeat(status: 'running' | 'error', error: string | null): Promise<{ enabled: boolean }>;
+  storeUpdates(updates: Update[]): Promise<number>;
+  claimUpdates(limit: number, waitMs: number, signal?: AbortSignal): Promise<Update[]>;
+  updatesDone(updateIds: number[]): Promise<void>;
+  chatSeen(input: {
+    chat: TelegramChat;
+    status: 'active' | 'inactive';
+    reason?: string | null;
+    language?: string | null;
+  }): Promise<void>;
+  chatMigrated(fromChatId: number, toChatId: number): Promise<void>;
+  chatSummary(telegramChatId: number): Promise<ChatSummary>;
+};
+
+export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi {
+  const call = async (
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ) => {
+    const res = await fetch(`${baseUrl}/internal/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${runnerToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? null : JSON.stringify(body),
+      signal: signal ?? null,
+    });
+    if (res.status === 401) throw new RunnerSupersededError();
+    if (!res.ok) throw new Error(`internal API ${path}: ${res.status} ${await res.text()}`);
+    return res.status === 204 ? null : ((await res.json()) as unknown);
+  };
+  return {
+    bot: async () => (await call('GET', '/runner/bot')) as RunnerBot,
+    heartbeat: async (status, error) =>
+      (await call('POST', '/runner/heartbeat', { status, error })) as { enabled: boolean },
+    storeUpdates: async (updates) =>
+      ((await call('POST', '/runner/updates', { updates })) as { stored: number }).stored,
+    claimUpdates: async (limit, waitMs, signal) =>
+      (
+        (await call('POST', '/runner/updates/claim', { limit, waitMs }, signal)) as {
+          updates: Update[];
+        }
+      ).updates,
+    updatesDone: async (updateIds) => {
+      await call('POST', '/runner/updates/done', { updateIds });
+    },
+    chatSeen: async (input) => {
+      await call('POST', '/runner/chats/seen', input);
+    },
+    chatMigrated: async (fromChatId, toChatId) => {
+      await call('POST', '/runner/chats/migrate', { fromChatId, toChatId });
+    },
+    chatSummary: async (id) => (await call('GET', `/runner/chats/${id}/summary`)) as ChatSummary,
+    claim: async (limit, waitMs) =>
+      (
+        (await call('POST', '/deliveries/claim', { limit, waitMs })) as {
+          deliveries: ClaimedDelivery[];
+        }
+      ).deliveries,
+    report: async (id: string, result: DeliveryResult) => {
+      await call('POST', `/deliveries/${id}/result`, result);
+    },
+  };
+}
