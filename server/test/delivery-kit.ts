@@ -26,7 +26,7 @@ export type DeliveryKit = {
 const quiet = { warn: () => {}, error: () => {}, info: () => {} };
 
 export async function startDeliveryKit(
-  t: TestApp,
+  t: Pick<TestApp, 'app' | 'deps'>,
   orgId: string,
   options: {
     chats?: number;

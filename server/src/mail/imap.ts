@@ -50,6 +50,8 @@ export interface FetchedMessage {
   truncated: boolean;
   internalDate?: Date;
   flags?: string[];
+  /** How many more messages this fetch will yield after this one (0: the last, or expunged ones skipped). */
+  remaining: number;
 }
 
 export type MailboxChange = 'exists' | 'expunge' | 'uidvalidity' | 'timeout' | 'closed';
@@ -327,7 +329,7 @@ export async function openImapSession(
         client.fetchAll(batch.map((m) => m.uid).join(','), { uid: true, source }, { uid: true }),
       );
       const byUid = new Map<number, FetchMessageObject>(bodies.map((b) => [b.uid, b]));
-      for (const m of batch) {
+      for (const [j, m] of batch.entries()) {
         const body = byUid.get(m.uid);
         if (!body?.source) continue; // expunged in between
         const size = m.size ?? body.source.length;
@@ -336,6 +338,7 @@ export async function openImapSession(
           raw: body.source,
           size,
           truncated: body.source.length < size,
+          remaining: fresh.length - (i + j) - 1,
         };
         if (m.internalDate) message.internalDate = new Date(m.internalDate);
         // \Recent is per-session noise (and gone in IMAP4rev2)

@@ -3,9 +3,9 @@ import type { Database, Executor } from '../db/client.js';
 import { mailboxes } from '../db/schema.js';
 import type { SecretBox } from '../crypto/secrets.js';
 import { assertPublicMailHost } from '../mail/host-guard.js';
-import { openImapSession, type ImapSession } from '../mail/imap.js';
+import { openImapSession, type FetchedMessage, type ImapSession } from '../mail/imap.js';
 import type { MailLogger } from '../mail/logger.js';
-import { ingestEvent } from '../modules/events/service.js';
+import { ingestEvent, type IngestInput } from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { mailCredentials, type TokenRefreshDeps } from '../modules/mailboxes/credentials.js';
 import { leaseRepository, type Mailbox } from './leases.js';
@@ -54,6 +54,55 @@ export async function openMailboxSession(
   );
 }
 
+/** Messages committed in one transaction at most (a backlog after an outage; one mail goes alone). */
+const COMMIT_BATCH = 20;
+
+type Pending = {
+  message: FetchedMessage;
+  input: IngestInput;
+  fetchStartedAt: number;
+  fetchedAt: number;
+  parsedAt: number;
+};
+
+/** PostgreSQL refused the values (data exception, program limit): not worth a retry. */
+function isDataError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && /^(22|54)/.test(e.code)) return true;
+  }
+  return false;
+}
+
+/**
+ * One message's event, rules and notifications, in a savepoint of the batch's transaction.
+ * A message PostgreSQL cannot store is recorded with the error instead, so it never blocks
+ * the mailbox. Returns false when the message was stored before.
+ */
+async function ingestOne(tx: Executor, mb: Mailbox, p: Pending): Promise<boolean> {
+  const db = tx as unknown as Database; // ingestEvent's transaction becomes a savepoint
+  const where = `UID ${p.message.uid}`;
+  try {
+    const result = await ingestEvent({ db }, mb.orgId, p.input, (sp) =>
+      logUnparseable(sp, mb, p.input, where),
+    );
+    return result !== null;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    const fallback: IngestInput = {
+      source: 'mail',
+      mailboxId: mb.id,
+      mailboxName: mb.name,
+      uidValidity: p.input.uidValidity ?? null,
+      uid: p.message.uid,
+      error: `cannot store: ${(err as Error).message.slice(0, 500)}`,
+    };
+    const result = await ingestEvent({ db }, mb.orgId, fallback, (sp) =>
+      logUnparseable(sp, mb, fallback, where),
+    );
+    return result !== null;
+  }
+}
+
 /** Moves the cursor, inside the caller's transaction, fenced by the lease when there is one. */
 async function advanceCursor(
   deps: SyncDeps,
@@ -95,41 +144,56 @@ export async function catchUpImap(
     mb.uidValidity = uidValidity;
     mb.lastUid = uidNext - 1;
   }
+  const scope = and(eq(mailboxes.orgId, mb.orgId), eq(mailboxes.id, mb.id));
   let written = 0;
+  let batch: Pending[] = [];
   let fetchStartedAt = performance.now();
+
+  const commit = async () => {
+    const last = batch.at(-1)!.message.uid;
+    const stored: number[] = [];
+    await deps.db.transaction(async (tx) => {
+      for (const pending of batch)
+        if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
+      // fenced: locks the mailbox row to the commit and checks the lease is still ours
+      if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
+      await tx
+        .update(mailboxes)
+        .set({
+          lastUid: last,
+          ...(stored.length ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
+        })
+        .where(scope);
+    });
+    mb.lastUid = last;
+    written += stored.length;
+    const committedAt = performance.now();
+    for (const p of batch)
+      deps.onIngested?.({
+        mailboxId: mb.id,
+        uid: p.message.uid,
+        fetchStartedAt: p.fetchStartedAt,
+        fetchedAt: p.fetchedAt,
+        parsedAt: p.parsedAt,
+        committedAt,
+      });
+    batch = [];
+    if (mb.markSeen)
+      for (const uid of stored)
+        await session.markSeen(uid).catch((err: unknown) => {
+          deps.log?.warn({ err, mailboxId: mb.id }, 'could not mark the message \\Seen');
+        });
+  };
+
   for await (const message of session.fetchSince(mb.lastUid ?? 0)) {
     if (signal?.aborted) break; // stopping: the rest is fetched again by whoever watches next
     const fetchedAt = performance.now();
     const input = await mailEventInput(mb, message.raw, { uidValidity, uid: message.uid });
-    const parsedAt = performance.now();
-    const result = await ingestEvent({ db: deps.db }, mb.orgId, input, async (tx) => {
-      await logUnparseable(tx, mb, input, `UID ${message.uid}`);
-      await advanceCursor(deps, tx, mb, {
-        lastUid: message.uid,
-        lastMessageAt: new Date(),
-        status: 'ok',
-        lastError: null,
-      });
-    });
-    // already stored (a crash after the commit, or another replica): only the cursor moves
-    if (!result)
-      await deps.db.transaction((tx) => advanceCursor(deps, tx, mb, { lastUid: message.uid }));
-    else written++;
-    mb.lastUid = message.uid;
-    deps.onIngested?.({
-      mailboxId: mb.id,
-      uid: message.uid,
-      fetchStartedAt,
-      fetchedAt,
-      parsedAt,
-      committedAt: performance.now(),
-    });
+    batch.push({ message, input, fetchStartedAt, fetchedAt, parsedAt: performance.now() });
+    // one mail commits at once; a backlog commits in batches (one transaction, one WAL flush)
+    if (message.remaining === 0 || batch.length >= COMMIT_BATCH) await commit();
     fetchStartedAt = performance.now();
-    if (mb.markSeen && result) {
-      await session.markSeen(message.uid).catch((err: unknown) => {
-        deps.log?.warn({ err, mailboxId: mb.id }, 'could not mark the message \\Seen');
-      });
-    }
   }
+  if (batch.length) await commit();
   return written;
 }

@@ -4,8 +4,10 @@ import type { IngestInput } from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import type { Mailbox } from './leases.js';
 
+// PostgreSQL text and jsonb cannot hold U+0000
+const noNul = (s: string) => (s.includes('\u0000') ? s.split('\u0000').join('') : s);
 const addressList = (list: { address: string; name: string }[]) =>
-  list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');
+  noNul(list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', '));
 
 /**
  * Parses a raw message into the event to ingest. A message that cannot be parsed becomes an
@@ -24,12 +26,14 @@ export async function mailEventInput(
       mailboxName: mb.name,
       uidValidity: key.uidValidity ?? null,
       uid: key.uid ?? null,
-      messageId: mail.messageId ?? null,
-      subject: mail.subject,
+      messageId: mail.messageId ? noNul(mail.messageId) : null,
+      subject: noNul(mail.subject),
       from: addressList(mail.from),
       to: addressList(mail.to),
-      text: mail.text,
-      headers: mail.headers,
+      text: noNul(mail.text),
+      headers: Object.fromEntries(
+        Object.entries(mail.headers).map(([k, v]) => [noNul(k), noNul(v)]),
+      ),
     };
   } catch (e) {
     return {
@@ -54,7 +58,7 @@ export async function logUnparseable(
   await logRepository.write(tx, mb.orgId, {
     level: 'warn',
     source: 'mail',
-    message: `A message in "${mb.name}" (${where}) could not be parsed; recorded as an event with the error`,
+    message: `A message in "${mb.name}" (${where}) could not be parsed or stored; recorded as an event with the error`,
     context: { mailboxId: mb.id, error: input.error },
   });
 }

@@ -173,10 +173,24 @@ describe('worker', () => {
     await worker.rescan();
     await connected(mb.id);
     await dovecot.append(user, Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x02, 0x03, 0x0a, 0x0d, 0x00]));
+    // U+0000 cannot be stored in PostgreSQL text: it never reaches it, the mail still goes
+    await dovecot.append(
+      user,
+      Buffer.from(
+        'From: a@example.com\r\nSubject: nul\x00 inside\r\n\r\nbody \x00 with a NUL\r\n',
+        'latin1',
+      ),
+    );
     await dovecot.append(user, mail('after the broken one'));
+    await until('the NUL mail in Telegram', async () =>
+      texts().some((x) => /^nul.? inside$/.test(x)),
+    );
     await delivered('after the broken one');
     const stored = await eventsOf(mb.id);
-    expect(stored).toHaveLength(2);
+    expect(stored).toHaveLength(3);
+    const nul = stored.find((e) => e.subject?.startsWith('nul'));
+    expect(nul?.error).toBeNull();
+    expect((nul?.payload as { text?: string }).text).toMatch(/^body .? with a NUL/);
     const broken = stored.find((e) => e.error);
     expect(broken?.error).toMatch(/cannot parse/);
     expect(broken?.matchedRuleIds).toEqual([]);
