@@ -41,6 +41,11 @@ const envSchema = z.object({
   RUNNER_DOCKER_NETWORK: z.string().default('host'),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   WORKER_LEASE_SECONDS: z.coerce.number().positive().default(30),
+  TELEGRAM_UPLOAD_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(50 * 1024 * 1024),
 });
 
 /** The typed configuration, read once from the environment in main.ts and passed in. */
@@ -75,6 +80,8 @@ export type Config = {
   dockerSocket: string;
   /** How long a worker replica's claim on a mailbox lasts unrenewed (a dead replica's are taken over after it). */
   workerLeaseSeconds: number;
+  /** Largest file a bot may upload (50 MB on Telegram; a local Bot API server allows more). Bigger ones are sent as a note. */
+  telegramUploadLimitBytes: number;
 };
 
 /** Parses and validates the environment; throws with every offending variable named. */
@@ -112,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runnerDockerNetwork: e.RUNNER_DOCKER_NETWORK,
     dockerSocket: e.DOCKER_SOCKET,
     workerLeaseSeconds: e.WORKER_LEASE_SECONDS,
+    telegramUploadLimitBytes: e.TELEGRAM_UPLOAD_LIMIT_BYTES,
   };
 }
 

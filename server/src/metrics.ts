@@ -19,11 +19,19 @@ export const httpRequestDuration = new Histogram({
   registers: [registry],
 });
 
-/** Deliveries reaching a final or retry state: status = sent | failed | dead | retry. */
+/** Deliveries by what happened: queued (accepted), then sent | failed | dead (final). */
 export const deliveriesTotal = new Counter({
   name: 'notifypro_deliveries_total',
-  help: 'Deliveries by resulting status',
+  help: 'Deliveries queued, and reaching a final status (sent, failed, dead)',
   labelNames: ['status'] as const,
+  registers: [registry],
+});
+
+/** A delivery queued again: error (5xx, network), unknown (no answer), migrated, handover (another bot). */
+export const deliveryRetriesTotal = new Counter({
+  name: 'notifypro_delivery_retries_total',
+  help: 'Deliveries queued again after an attempt, by reason',
+  labelNames: ['reason'] as const,
   registers: [registry],
 });
 
@@ -33,7 +41,7 @@ export const telegram429Total = new Counter({
   registers: [registry],
 });
 
-/** One Bot API send, request to response. */
+/** One Bot API send, request to response (measured by the runners, reported with each result). */
 export const sendLatencySeconds = new Histogram({
   name: 'notifypro_send_latency_seconds',
   help: 'Telegram send latency',

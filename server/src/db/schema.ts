@@ -339,6 +339,8 @@ export const attachments = pgTable('attachments', {
   contentType: text('content_type').notNull(),
   size: integer('size').notNull(),
   content: bytea('content').notNull(),
+  /** Order within the notification (the first file carries the caption). */
+  position: integer('position').notNull().default(0),
 });
 
 export const deliveryStatuses = ['queued', 'sending', 'sent', 'failed', 'dead'] as const;
@@ -369,6 +371,10 @@ export const deliveries = pgTable(
   },
   (t) => [
     index('deliveries_claim_idx').on(t.botId, t.status, t.nextAttemptAt),
+    // Per-chat order: a claim skips deliveries with an earlier open one to the same chat.
+    index('deliveries_open_by_chat_idx')
+      .on(t.chatId, t.seq)
+      .where(sql`${t.status} in ('queued', 'sending')`),
     index().on(t.orgId, t.createdAt),
     index().on(t.notificationId),
   ],

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { Api } from 'grammy';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
@@ -84,29 +84,71 @@ async function waitAllSent(timeoutMs: number) {
 }
 
 describe('sender', () => {
-  it('delivers 60 notifications to 20 chats in per-chat order, zero 429, hostile text accepted', async () => {
-    const hostile = '<script>x</script> <b>unbalanced & 🙂 שלום ' + 'a'.repeat(200);
-    for (let n = 0; n < 3; n++)
+  it('delivers 200 notifications to 20 chats through one bot: all sent, per-chat order kept, zero 429, hostile HTML accepted as HTML', async () => {
+    const hostile = [
+      '<script>alert(1)</script> <b>unbalanced & 🙂 שלום مرحبا AT&T <c> ' + 'a'.repeat(200),
+      '</i><b>x <i>y</b> &bogus; <a href="javascript:x">j</a> <!-- c --> 👨‍👩‍👧 \u202e',
+      '**bold** <u>raw</u> `code & <tag>` [l](https://ex.com/?a=1&b=2) _x',
+    ];
+    const formats = ['text', 'html', 'markdown'] as const;
+    for (let n = 0; n < 10; n++)
       for (let c = 0; c < 20; c++)
         expect(
-          (await post({ text: `${n}:${c} ${hostile}`, chatIds: [chatIds[c]] })).statusCode,
+          (
+            await post({
+              text: `n${n}c${c} ${hostile[(n + c) % 3]}`,
+              format: formats[(n * 20 + c) % 3],
+              chatIds: [chatIds[c]],
+            })
+          ).statusCode,
         ).toBe(202);
-    expect(await waitAllSent(20_000)).toBe(0);
+    expect(await waitAllSent(60_000)).toBe(0);
     const all = await t.deps.db.select().from(deliveries);
+    expect(all).toHaveLength(200);
     expect(all.every((d) => d.status === 'sent' && d.telegramMessageIds?.length)).toBe(true);
     expect(fake.stats().tooManyRequests).toBe(0);
-    for (const id of tgChatIds) {
-      const texts = fake.messages({ chatId: id }).map((m) => m.plainText.split(' ')[0]);
-      expect(texts.map((s) => s!.split(':')[0])).toEqual(['0', '1', '2']);
+    const sent = fake.messages({ method: 'sendMessage' });
+    expect(sent).toHaveLength(200);
+    // Telegram took every one as HTML: no "can't parse entities", no plain-text fallback.
+    expect(sent.every((m) => m.parse_mode === 'HTML')).toBe(true);
+    expect(fake.calls({ method: 'sendMessage' }).filter((c) => c.status === 400)).toEqual([]);
+    expect(sent.some((m) => m.plainText.includes('<script>alert(1)</script>'))).toBe(true);
+    for (const [c, id] of tgChatIds.entries()) {
+      const order = fake.messages({ chatId: id }).map((m) => m.plainText.split(' ')[0]);
+      expect(order).toEqual(Array.from({ length: 10 }, (_, n) => `n${n}c${c}`));
     }
-  }, 30_000);
+    const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/notifypro_deliveries_total\{status="queued"\} 200/);
+    expect(metrics).toMatch(/notifypro_deliveries_total\{status="sent"\} 200/);
+    expect(metrics).toMatch(/notifypro_send_latency_seconds_count 200/);
+  }, 90_000);
 
-  it('a forced 429 pauses the bot and loses nothing', async () => {
+  it('a 10,000-character hostile text in each format arrives split, every part as HTML, nothing lost', async () => {
+    const chunk = '<b>x</b> & <script>s</script> 🙂 שלום \n';
+    const long = `long ${chunk.repeat(Math.ceil(10_000 / chunk.length))}`.slice(0, 10_000);
+    const before = fake.messages({ chatId: tgChatIds[19] }).length;
+    for (const format of ['text', 'html', 'markdown'] as const)
+      expect((await post({ text: long, format, chatIds: [chatIds[19]] })).statusCode).toBe(202);
+    expect(await waitAllSent(30_000)).toBe(0);
+    const parts = fake.messages({ chatId: tgChatIds[19] }).slice(before);
+    // text: 10,000 visible characters in 3 parts; html and markdown lose the markup, 1 part each.
+    expect(parts.map((m) => m.plainText.length > 0)).toHaveLength(5);
+    expect(parts.every((m) => m.parse_mode === 'HTML' && m.plainText.length <= 4096)).toBe(true);
+    const texts = parts.map((m) => m.plainText);
+    const firstOfEach = texts.flatMap((t, i) => (t.startsWith('long') ? [i] : []));
+    expect(firstOfEach).toHaveLength(3);
+    const plain = texts.slice(0, firstOfEach[1]).join('').replace(/\s+/g, '');
+    expect(plain).toBe(long.replace(/\s+/g, ''));
+  }, 60_000);
+
+  it('a forced 429 pauses the bot, loses nothing, and is counted', async () => {
     fake.failNext({ method: 'sendMessage', fault: { type: 'http', status: 429, retryAfter: 1 } });
     for (let c = 0; c < 5; c++) await post({ text: `after429 ${c}`, chatIds: [chatIds[c]] });
     expect(await waitAllSent(20_000)).toBe(0);
     const rows = await t.deps.db.select().from(deliveries).where(eq(deliveries.status, 'sent'));
-    expect(rows.length).toBe(65);
+    expect(rows.length).toBe(208);
+    const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/notifypro_telegram_429_total 1\b/);
   }, 30_000);
   it('kicked → failed and link inactive; 5xx → retried and sent; dropped after accept → unknown, one more attempt', async () => {
     fake.failNext({
@@ -156,4 +198,37 @@ describe('sender', () => {
     ).toBe(newId);
     expect(fake.messages({ chatId: newId }).map((m) => m.plainText)).toEqual(['to the group']);
   }, 30_000);
+
+  it('per-chat order survives a 5xx and an unknown outcome mid-sequence: later messages wait', async () => {
+    const [c5xx, cDrop] = [10, 11];
+    const first = async (c: number) => {
+      await post({ text: `s1 to ${c}`, chatIds: [chatIds[c]] });
+    };
+    await first(c5xx);
+    await first(cDrop);
+    expect(await waitAllSent(20_000)).toBe(0);
+    fake.failNext({ chatId: tgChatIds[c5xx], fault: { type: 'http', status: 502 } });
+    fake.failNext({ chatId: tgChatIds[cDrop], fault: { type: 'drop-after-accept' } });
+    const ids: string[] = [];
+    for (let n = 2; n <= 6; n++)
+      for (const c of [c5xx, cDrop])
+        ids.push(
+          (await post({ text: `s${n} to ${c}`, chatIds: [chatIds[c]] })).json().deliveries[0].id,
+        );
+    expect(await waitAllSent(30_000)).toBe(0);
+    const order = (c: number) =>
+      fake
+        .messages({ chatId: tgChatIds[c] })
+        .flatMap((m) => (m.plainText.startsWith('s') ? [m.plainText.split(' ')[0]] : []));
+    // The 502 was refused and retried before s3; the dropped one was sent, then (outcome
+    // unknown) sent once more — still before s3.
+    expect(order(c5xx)).toEqual(['s1', 's2', 's3', 's4', 's5', 's6']);
+    expect(order(cDrop)).toEqual(['s1', 's2', 's2', 's3', 's4', 's5', 's6']);
+    const rows = await t.deps.db.select().from(deliveries).where(inArray(deliveries.id, ids));
+    expect(rows.every((d) => d.status === 'sent')).toBe(true);
+    expect(rows.filter((d) => d.attempts === 2)).toHaveLength(2);
+    const metrics = (await t.request({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/notifypro_delivery_retries_total\{reason="error"\} [2-9]/);
+    expect(metrics).toMatch(/notifypro_delivery_retries_total\{reason="unknown"\} [2-9]/);
+  }, 60_000);
 });

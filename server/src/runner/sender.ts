@@ -1,38 +1,49 @@
-import { GrammyError, HttpError, type Api } from 'grammy';
+import { InputFile, type Api } from 'grammy';
+import { classifySendError, type SendFailure } from '../telegram/errors.js';
+import { RateLimiter, defaultRateLimits, type RateLimits } from '../telegram/rate-limiter.js';
+import { escapeHtml, telegramPlainText } from '../telegram/render.js';
+import { CAPTION_LIMIT, MESSAGE_LIMIT, splitTelegramHtml } from '../telegram/split.js';
 
+/** A file of a claimed delivery; its bytes come from the internal API. */
+export type ClaimedAttachment = {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+  /** Over the upload limit (or never stored): sent as a note instead. */
+  oversize: boolean;
+};
 export type ClaimedDelivery = {
   id: string;
   seq: number;
   telegramChatId: number;
   chatType: string;
+  /** Telegram HTML, rendered when the notification was accepted. */
   text: string;
   silent: boolean;
   disableLinkPreview: boolean;
   attempts: number;
+  attachments?: ClaimedAttachment[];
 };
-export type DeliveryResult =
+/** What happened on the way, for the api's metrics. */
+export type SendTelemetry = { rateLimited: number; sendLatencyMs: number[] };
+export type DeliveryResult = (
   | { outcome: 'sent'; messageIds: number[] }
   | { outcome: 'retry'; error: string; retryAfterMs?: number }
   | { outcome: 'migrated'; newChatId: number }
   | { outcome: 'chat_gone'; reason: string }
   | { outcome: 'failed'; error: string }
-  | { outcome: 'unknown'; error: string };
+  | { outcome: 'unknown'; error: string }
+  /** Not attempted: handed back because an earlier delivery to the chat must go first. */
+  | { outcome: 'released' }
+) & { telemetry?: SendTelemetry };
 export type InternalApi = {
   claim(limit: number, waitMs: number): Promise<ClaimedDelivery[]>;
   report(id: string, result: DeliveryResult): Promise<void>;
+  /** The bytes of an attachment of a claimed delivery. */
+  attachment?(id: string): Promise<Uint8Array>;
 };
-export type SenderLimits = {
-  perSecond: number;
-  chatBurst: number;
-  chatPerSecond: number;
-  groupPerMinute: number;
-};
-const defaultLimits: SenderLimits = {
-  perSecond: 30,
-  chatBurst: 3,
-  chatPerSecond: 1,
-  groupPerMinute: 20,
-};
+export type SenderLimits = RateLimits;
 type Log = {
   info?: (...a: unknown[]) => void;
   warn: (...a: unknown[]) => void;
@@ -41,94 +52,75 @@ type Log = {
 
 /** The runners' client of /internal/v1, authenticated with the bot's runner token. */
 export function createInternalApiClient(baseUrl: string, runnerToken: string): InternalApi {
-  const call = async (path: string, body: unknown) => {
+  const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     const res = await fetch(new URL(`/internal/v1${path}`, baseUrl), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${runnerToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method,
+      headers: {
+        authorization: `Bearer ${runnerToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? null : JSON.stringify(body),
     });
     if (!res.ok) throw new Error(`internal API ${path}: ${res.status} ${await res.text()}`);
-    return res.json() as Promise<unknown>;
+    return res;
   };
   return {
     claim: async (limit, waitMs) =>
-      ((await call('/deliveries/claim', { limit, waitMs })) as { deliveries: ClaimedDelivery[] })
-        .deliveries,
+      (
+        (await (await call('POST', '/deliveries/claim', { limit, waitMs })).json()) as {
+          deliveries: ClaimedDelivery[];
+        }
+      ).deliveries,
     report: async (id, result) => {
-      await call(`/deliveries/${id}/result`, result);
+      await (await call('POST', `/deliveries/${id}/result`, result)).body?.cancel();
     },
+    attachment: async (id) =>
+      new Uint8Array(await (await call('GET', `/attachments/${id}`)).arrayBuffer()),
   };
 }
 
-/** Sliding-window + token-bucket limiter (used until src/telegram/rate-limiter.ts lands). */
-class Limiter {
-  private sent: number[] = [];
-  private group = new Map<number, number[]>();
-  private bucket = new Map<number, { tokens: number; at: number }>();
-  private pausedUntil = 0;
-  constructor(private l: SenderLimits) {}
-  pauseAll(ms: number) {
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
-  }
-  delayFor(chatId: number, now = Date.now()): number {
-    let wait = Math.max(0, this.pausedUntil - now);
-    this.sent = this.sent.filter((t) => t > now - 1050);
-    if (this.sent.length >= this.l.perSecond) wait = Math.max(wait, this.sent[0]! + 1050 - now);
-    const b = this.bucket.get(chatId);
-    if (b) {
-      const tokens = Math.min(
-        this.l.chatBurst,
-        b.tokens + ((now - b.at) / 1000) * this.l.chatPerSecond,
-      );
-      if (tokens < 1)
-        wait = Math.max(wait, Math.ceil(((1 - tokens) / this.l.chatPerSecond) * 1000));
-    }
-    if (chatId < 0) {
-      const g = (this.group.get(chatId) ?? []).filter((t) => t > now - 60_000);
-      this.group.set(chatId, g);
-      if (g.length >= this.l.groupPerMinute) wait = Math.max(wait, g[0]! + 60_500 - now);
-    }
-    return wait;
-  }
-  record(chatId: number, now = Date.now()) {
-    this.sent.push(now);
-    const b = this.bucket.get(chatId);
-    const tokens = b
-      ? Math.min(this.l.chatBurst, b.tokens + ((now - b.at) / 1000) * this.l.chatPerSecond)
-      : this.l.chatBurst;
-    this.bucket.set(chatId, { tokens: tokens - 1, at: now });
-    if (chatId < 0) (this.group.get(chatId) ?? this.group.set(chatId, []).get(chatId)!).push(now);
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const plain = (html: string) =>
-  html
-    .replace(/<[^>]*>/g, '')
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
 
-function split(html: string, max = 4096): string[] {
-  // Fallback splitter on line/word boundaries, for escaped text (no tags to balance).
-  const parts: string[] = [];
-  let rest = html;
-  while (rest.length > max) {
-    let cut = rest.lastIndexOf('\n', max);
-    if (cut < max / 2) cut = rest.lastIndexOf(' ', max);
-    if (cut < max / 2) cut = max;
-    while (
-      cut > 0 &&
-      /&[a-z#0-9]*$/i.test(rest.slice(Math.max(0, cut - 8), cut)) &&
-      !/;$/.test(rest.slice(0, cut))
-    )
-      cut--;
-    parts.push(rest.slice(0, cut));
-    rest = rest.slice(cut).replace(/^\n/, '');
-  }
-  if (rest.length) parts.push(rest);
-  return parts;
+/** Telegram takes photos as photos up to 10 MB in these formats; anything else goes as a document. */
+const PHOTO_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
+const PHOTO_LIMIT = 10 * 1024 * 1024;
+
+function formatSize(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} B`;
+}
+const fileNote = (a: { filename: string; size: number }) =>
+  `📎 ${escapeHtml(a.filename)} (${formatSize(a.size)}) — over Telegram's upload limit, not sent`;
+
+/** One Bot API call of a delivery: a text part, or a file with an optional caption. */
+type Step =
+  | { kind: 'message'; html: string }
+  | { kind: 'file'; attachment: ClaimedAttachment; caption?: string };
+
+/**
+ * The calls a delivery takes: without files, the text in parts of 4096; with files, the
+ * first file captioned with the first 1024 of the text, the rest of the text as messages,
+ * then the other files. Files over the upload limit become a line of the text.
+ */
+export function planSteps(d: ClaimedDelivery): Step[] {
+  const files = (d.attachments ?? []).filter((a) => !a.oversize);
+  const notes = (d.attachments ?? []).filter((a) => a.oversize).map(fileNote);
+  const html = [d.text, ...notes].filter(Boolean).join('\n\n');
+  if (!files.length)
+    return splitTelegramHtml(html, { max: MESSAGE_LIMIT }).map((part) => ({
+      kind: 'message',
+      html: part,
+    }));
+  const [caption, ...rest] = splitTelegramHtml(html, {
+    firstMax: CAPTION_LIMIT,
+    max: MESSAGE_LIMIT,
+  });
+  return [
+    { kind: 'file', attachment: files[0]!, ...(caption ? { caption } : {}) },
+    ...rest.map((part): Step => ({ kind: 'message', html: part })),
+    ...files.slice(1).map((attachment): Step => ({ kind: 'file', attachment })),
+  ];
 }
 
 /** Claims deliveries for this bot and sends them: per chat in order, chats in parallel, under the limits. */
@@ -139,62 +131,132 @@ export function startDeliveryLoop(opts: {
   log: Log;
   batch?: number;
 }) {
-  const limiter = new Limiter({ ...defaultLimits, ...opts.limits });
+  const limiter = new RateLimiter({ ...defaultRateLimits, ...opts.limits });
   const queues = new Map<number, ClaimedDelivery[]>();
   const running = new Set<number>();
   let stopped = false;
   let wake: (() => void) | undefined;
 
-  async function sendOne(d: ClaimedDelivery): Promise<DeliveryResult> {
-    const messageIds: number[] = [];
-    let asPlain = false;
-    const parts = split(d.text);
-    for (let i = 0; i < parts.length; i++) {
-      for (;;) {
-        const wait = limiter.delayFor(d.telegramChatId);
-        if (wait <= 0) break;
-        await sleep(wait);
-      }
-      limiter.record(d.telegramChatId);
+  /** Sends one step; on a 429 the bot pauses and the same step goes again. */
+  async function call(
+    d: ClaimedDelivery,
+    step: Step,
+    plain: boolean,
+    telemetry: SendTelemetry,
+  ): Promise<{ messageId: number } | SendFailure> {
+    const common = {
+      disable_notification: d.silent,
+      ...(plain ? {} : { parse_mode: 'HTML' as const }),
+    };
+    let asDocument = false;
+    for (;;) {
+      const settle = await limiter.acquire(d.telegramChatId);
+      const started = Date.now();
       try {
-        const text = asPlain ? plain(parts[i]!) : parts[i]!;
-        const m = await opts.botApi.sendMessage(d.telegramChatId, text, {
-          ...(asPlain ? {} : { parse_mode: 'HTML' as const }),
-          disable_notification: d.silent,
-          ...(d.disableLinkPreview ? { link_preview_options: { is_disabled: true } } : {}),
-        });
-        messageIds.push(m.message_id);
-      } catch (e) {
-        if (e instanceof GrammyError) {
-          const desc = e.description;
-          if (e.error_code === 429) {
-            const ms = (e.parameters.retry_after ?? 1) * 1000;
-            limiter.pauseAll(ms);
-            i--;
-            continue;
-          }
-          if (e.parameters.migrate_to_chat_id)
-            return { outcome: 'migrated', newChatId: e.parameters.migrate_to_chat_id };
-          if (e.error_code === 400 && /can't parse entities/i.test(desc) && !asPlain) {
-            asPlain = true;
-            i--;
-            continue;
-          }
-          if (e.error_code === 403 || /chat not found/i.test(desc))
-            return { outcome: 'chat_gone', reason: desc };
-          if (e.error_code >= 500) return { outcome: 'retry', error: desc };
-          return { outcome: 'failed', error: desc };
+        let messageId: number;
+        if (step.kind === 'message') {
+          messageId = (
+            await opts.botApi.sendMessage(
+              d.telegramChatId,
+              plain ? telegramPlainText(step.html) : step.html,
+              {
+                ...common,
+                ...(d.disableLinkPreview ? { link_preview_options: { is_disabled: true } } : {}),
+              },
+            )
+          ).message_id;
+        } else {
+          const a = step.attachment;
+          if (!opts.internalApi.attachment) throw new Error('this runner cannot fetch attachments');
+          const file = new InputFile(await opts.internalApi.attachment(a.id), a.filename);
+          const caption = step.caption
+            ? { caption: plain ? telegramPlainText(step.caption) : step.caption }
+            : {};
+          const photo = !asDocument && PHOTO_TYPES.has(a.contentType) && a.size <= PHOTO_LIMIT;
+          messageId = (
+            photo
+              ? await opts.botApi.sendPhoto(d.telegramChatId, file, { ...common, ...caption })
+              : await opts.botApi.sendDocument(d.telegramChatId, file, { ...common, ...caption })
+          ).message_id;
         }
-        if (e instanceof HttpError) {
-          // The request may have reached Telegram: the outcome is unknown.
-          return messageIds.length || i > 0
-            ? { outcome: 'unknown', error: String(e.message) }
-            : { outcome: 'unknown', error: String(e.message) };
+        settle();
+        telemetry.sendLatencyMs.push(Date.now() - started);
+        return { messageId };
+      } catch (err) {
+        settle();
+        telemetry.sendLatencyMs.push(Date.now() - started);
+        const failure = classifySendError(err);
+        if (failure.kind === 'rate_limited') {
+          telemetry.rateLimited++;
+          limiter.pauseAll(failure.retryAfterMs);
+          continue;
         }
-        return { outcome: 'retry', error: String(e) };
+        // A picture Telegram will not take as a photo (dimensions, format) still goes as a file.
+        if (
+          failure.kind === 'rejected' &&
+          step.kind === 'file' &&
+          !asDocument &&
+          PHOTO_TYPES.has(step.attachment.contentType)
+        ) {
+          asDocument = true;
+          continue;
+        }
+        return failure;
       }
     }
-    return { outcome: 'sent', messageIds };
+  }
+
+  async function sendOne(d: ClaimedDelivery): Promise<DeliveryResult> {
+    const telemetry: SendTelemetry = { rateLimited: 0, sendLatencyMs: [] };
+    const messageIds: number[] = [];
+    let plain = false;
+    const steps = planSteps(d);
+    const done = (r: DeliveryResult): DeliveryResult => ({ ...r, telemetry });
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      const r = await call(d, step, plain, telemetry);
+      if ('messageId' in r) {
+        messageIds.push(r.messageId);
+        continue;
+      }
+      switch (r.kind) {
+        case 'unparseable':
+          // Telegram still refuses the markup: the rest of this delivery goes as plain text.
+          if (plain) return done({ outcome: 'failed', error: r.description });
+          plain = true;
+          i--;
+          continue;
+        case 'too_large':
+          if (step.kind === 'file') {
+            steps.splice(i + 1, 0, {
+              kind: 'message',
+              html: fileNote(step.attachment),
+            });
+            if (step.caption) steps.splice(i + 1, 0, { kind: 'message', html: step.caption });
+            continue;
+          }
+          return done({ outcome: 'failed', error: r.description });
+        case 'migrated':
+          return done({ outcome: 'migrated', newChatId: r.newChatId });
+        case 'chat_gone':
+          return done({ outcome: 'chat_gone', reason: r.description });
+        case 'transient':
+          return done({ outcome: 'retry', error: r.description });
+        case 'unknown':
+          // The request may have reached Telegram: the outcome is unknown.
+          return done({ outcome: 'unknown', error: r.description });
+        default:
+          return done({ outcome: 'failed', error: r.description });
+      }
+    }
+    if (!messageIds.length) return done({ outcome: 'failed', error: 'nothing to send' });
+    return done({ outcome: 'sent', messageIds });
+  }
+
+  async function report(d: ClaimedDelivery, result: DeliveryResult) {
+    await opts.internalApi
+      .report(d.id, result)
+      .catch((e) => opts.log.error({ err: e, deliveryId: d.id }, 'report failed'));
   }
 
   async function drain(chatId: number) {
@@ -204,10 +266,19 @@ export function startDeliveryLoop(opts: {
       while (q.length && !stopped) {
         const d = q.shift()!;
         const result = await sendOne(d);
-        await opts.internalApi
-          .report(d.id, result)
-          .catch((e) => opts.log.error({ err: e, deliveryId: d.id }, 'report failed'));
+        await report(d, result);
+        if (
+          result.outcome === 'retry' ||
+          result.outcome === 'unknown' ||
+          result.outcome === 'migrated'
+        ) {
+          // This one goes again later: the chat's later deliveries must not overtake it. They go
+          // back unattempted, and the api's claim holds them until this one is done.
+          for (const later of q.splice(0)) await report(later, { outcome: 'released' });
+        }
       }
+      // Stopping: what was claimed and not attempted goes back at once (not after the lease).
+      for (const left of q.splice(0)) await report(left, { outcome: 'released' });
     } finally {
       running.delete(chatId);
       queues.delete(chatId);

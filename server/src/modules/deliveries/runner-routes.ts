@@ -1,13 +1,20 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
-import { botChats, chats, deliveries } from '../../db/schema.js';
+import { attachments, botChats, chats, deliveries } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
 import { access, runnerOf } from '../../http/access.js';
 import { logRepository } from '../logs/repository.js';
 import { deliveriesChannel } from '../notifications/service.js';
 import { NotifyWaker } from '../../db/notify-waker.js';
+import {
+  deliveriesTotal,
+  deliveryRetriesTotal,
+  e2eLatencySeconds,
+  sendLatencySeconds,
+  telegram429Total,
+} from '../../metrics.js';
 
 export const deliveryPolicy = {
   leaseMs: 60_000,
@@ -16,6 +23,13 @@ export const deliveryPolicy = {
   maxBackoffMs: 10 * 60_000,
 };
 
+const claimedAttachment = z.object({
+  id: z.string(),
+  filename: z.string(),
+  contentType: z.string(),
+  size: z.number(),
+  oversize: z.boolean(),
+});
 const claimed = z.object({
   id: z.string(),
   seq: z.number(),
@@ -25,18 +39,29 @@ const claimed = z.object({
   silent: z.boolean(),
   disableLinkPreview: z.boolean(),
   attempts: z.number(),
+  attachments: z.array(claimedAttachment),
 });
+/** What the runner saw while sending, counted into the api's metrics. */
+const telemetry = z
+  .object({
+    rateLimited: z.number().int().min(0).max(10_000),
+    sendLatencyMs: z.array(z.number().min(0).max(3_600_000)).max(1_000),
+  })
+  .optional();
 const result = z.discriminatedUnion('outcome', [
-  z.object({ outcome: z.literal('sent'), messageIds: z.array(z.number()) }),
+  z.object({ outcome: z.literal('sent'), messageIds: z.array(z.number()), telemetry }),
   z.object({
     outcome: z.literal('retry'),
     error: z.string(),
     retryAfterMs: z.number().int().min(0).optional(),
+    telemetry,
   }),
-  z.object({ outcome: z.literal('migrated'), newChatId: z.number() }),
-  z.object({ outcome: z.literal('chat_gone'), reason: z.string() }),
-  z.object({ outcome: z.literal('failed'), error: z.string() }),
-  z.object({ outcome: z.literal('unknown'), error: z.string() }),
+  z.object({ outcome: z.literal('migrated'), newChatId: z.number(), telemetry }),
+  z.object({ outcome: z.literal('chat_gone'), reason: z.string(), telemetry }),
+  z.object({ outcome: z.literal('failed'), error: z.string(), telemetry }),
+  z.object({ outcome: z.literal('unknown'), error: z.string(), telemetry }),
+  // Claimed, not attempted: an earlier delivery to the chat goes again first.
+  z.object({ outcome: z.literal('released'), telemetry }),
 ]);
 export type DeliveryResult = z.infer<typeof result>;
 export type ClaimedDelivery = z.infer<typeof claimed>;
@@ -54,14 +79,29 @@ export const deliveryRunnerRoutes =
   async (app) => {
     const { db } = deps;
     const waker = new NotifyWaker(deps.config.databaseUrl, deliveriesChannel);
-    app.addHook('onClose', () => waker.close());
+    app.addHook('preClose', () => waker.close());
 
+    const uploadLimit = deps.config.telegramUploadLimitBytes;
+
+    /**
+     * Leases the bot's due deliveries in seq order. Per-chat order holds across retries: a
+     * delivery waits while an earlier one to the same chat is still open and not claimable in
+     * this same batch (a retry backing off, or one being sent by another bot).
+     */
     async function claim(botId: string, limit: number): Promise<ClaimedDelivery[]> {
+      const claimable = (alias: 'd' | 'e') => {
+        const t = sql.raw(alias);
+        return sql`${t}.bot_id = ${botId} and ((${t}.status = 'queued' and ${t}.next_attempt_at <= now())
+          or (${t}.status = 'sending' and ${t}.lease_expires_at < now()))`;
+      };
       const rows = await db.execute(sql`
       with picked as (
         select d.id from deliveries d
-        where d.bot_id = ${botId}
-          and ((d.status = 'queued' and d.next_attempt_at <= now()) or (d.status = 'sending' and d.lease_expires_at < now()))
+        where ${claimable('d')}
+          and not exists (
+            select 1 from deliveries e
+            where e.chat_id = d.chat_id and e.seq < d.seq and e.status in ('queued', 'sending')
+              and not (${claimable('e')}))
         order by d.seq
         limit ${limit}
         for update skip locked
@@ -70,8 +110,24 @@ export const deliveryRunnerRoutes =
         lease_expires_at = now() + (${deliveryPolicy.leaseMs} * interval '1 millisecond'), updated_at = now()
       from picked, notifications n, chats c
       where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
-      returning d.id, d.seq, c.telegram_chat_id, c.type, n.text, n.options, d.attempts`);
-      return (rows.rows as Array<Record<string, unknown>>)
+      returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts`);
+      const got = rows.rows as Array<Record<string, unknown>>;
+      const notificationIds = [...new Set(got.map((r) => String(r.notification_id)))];
+      const files = notificationIds.length
+        ? await db
+            .select({
+              id: attachments.id,
+              notificationId: attachments.notificationId,
+              filename: attachments.filename,
+              contentType: attachments.contentType,
+              size: attachments.size,
+              stored: sql<number>`octet_length(${attachments.content})`,
+            })
+            .from(attachments)
+            .where(inArray(attachments.notificationId, notificationIds))
+            .orderBy(attachments.position)
+        : [];
+      return got
         .map((r) => {
           const options = (r.options ?? {}) as { silent?: boolean; disableLinkPreview?: boolean };
           return {
@@ -83,6 +139,15 @@ export const deliveryRunnerRoutes =
             silent: !!options.silent,
             disableLinkPreview: !!options.disableLinkPreview,
             attempts: Number(r.attempts),
+            attachments: files
+              .filter((f) => f.notificationId === r.notification_id)
+              .map((f) => ({
+                id: f.id,
+                filename: f.filename,
+                contentType: f.contentType,
+                size: f.size,
+                oversize: f.size > uploadLimit || Number(f.stored) < f.size,
+              })),
           };
         })
         .sort((a, b) => a.seq - b.seq);
@@ -98,15 +163,18 @@ export const deliveryRunnerRoutes =
         }),
         response: { 200: z.object({ deliveries: z.array(claimed) }) },
       },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const { botId } = runnerOf(request);
         const deadline = Date.now() + request.body.waitMs;
         const signal = { aborted: false };
-        request.raw.on('close', () => (signal.aborted = true));
+        // The caller went away (the request's own 'close' fires as soon as its body is read).
+        reply.raw.on('close', () => {
+          if (!reply.raw.writableFinished) signal.aborted = true;
+        });
         for (;;) {
           const got = await claim(botId, request.body.limit);
           const left = deadline - Date.now();
-          if (got.length || left <= 0 || signal.aborted) return { deliveries: got };
+          if (got.length || left <= 0 || signal.aborted || waker.closed) return { deliveries: got };
           // Woken by NOTIFY; the cap also lets expired leases and due retries become visible.
           await waker.wait(botId, Math.min(left, 1_000), signal);
         }
@@ -124,13 +192,16 @@ export const deliveryRunnerRoutes =
       handler: async (request) => {
         const { botId, orgId } = runnerOf(request);
         const r = request.body;
-        return db.transaction(async (tx) => {
+        let retried: 'error' | 'unknown' | 'migrated' | 'handover' | undefined;
+        let createdAt: Date | undefined;
+        const outcome = await db.transaction(async (tx) => {
           const [d] = await tx
             .select()
             .from(deliveries)
             .where(and(eq(deliveries.id, request.params.id), eq(deliveries.botId, botId)))
             .for('update');
           if (!d) throw notFound('Delivery');
+          createdAt = d.createdAt;
           const now = new Date();
           const set = (values: Partial<typeof deliveries.$inferInsert>) =>
             tx
@@ -147,87 +218,155 @@ export const deliveryRunnerRoutes =
             });
             return { status: 'dead' };
           };
-          switch (r.outcome) {
-            case 'sent':
-              await set({
-                status: 'sent',
-                telegramMessageIds: r.messageIds,
-                sentAt: now,
-                lastError: null,
-              });
-              return { status: 'sent' };
-            case 'retry': {
-              if (d.attempts >= deliveryPolicy.maxAttempts) return dead(r.error);
-              const delay = Math.max(r.retryAfterMs ?? 0, backoffMs(d.attempts));
-              await set({
-                status: 'queued',
-                lastError: r.error,
-                nextAttemptAt: new Date(now.getTime() + delay),
-              });
-              return { status: 'queued' };
-            }
-            case 'unknown': {
-              // Outcome unknown (sent maybe): one more attempt at most, never blindly repeated.
-              if (d.lastError?.startsWith('unknown:') || d.attempts >= deliveryPolicy.maxAttempts)
-                return dead(`unknown: ${r.error}`);
-              await set({
-                status: 'queued',
-                lastError: `unknown: ${r.error}`,
-                nextAttemptAt: new Date(now.getTime() + backoffMs(d.attempts)),
-              });
-              return { status: 'queued' };
-            }
-            case 'migrated':
-              await tx
-                .update(chats)
-                .set({ telegramChatId: r.newChatId, type: 'supergroup', updatedAt: now })
-                .where(eq(chats.id, d.chatId));
-              await set({
-                status: 'queued',
-                nextAttemptAt: now,
-                lastError: 'migrated',
-                attempts: Math.max(0, d.attempts - 1),
-              });
-              await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
-              return { status: 'queued' };
-            case 'chat_gone': {
-              await tx
-                .update(botChats)
-                .set({ status: 'inactive', reason: r.reason, updatedAt: now })
-                .where(and(eq(botChats.botId, botId), eq(botChats.chatId, d.chatId)));
-              const other = await tx.execute(sql`
+          const apply = async (): Promise<{ status: string }> => {
+            switch (r.outcome) {
+              case 'released':
+                await set({
+                  status: 'queued',
+                  attempts: Math.max(0, d.attempts - 1),
+                  nextAttemptAt: now,
+                });
+                await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
+                return { status: 'queued' };
+              case 'sent':
+                await set({
+                  status: 'sent',
+                  telegramMessageIds: r.messageIds,
+                  sentAt: now,
+                  lastError: null,
+                });
+                return { status: 'sent' };
+              case 'retry': {
+                if (d.attempts >= deliveryPolicy.maxAttempts) return dead(r.error);
+                const delay = Math.max(r.retryAfterMs ?? 0, backoffMs(d.attempts));
+                retried = 'error';
+                await set({
+                  status: 'queued',
+                  lastError: r.error,
+                  nextAttemptAt: new Date(now.getTime() + delay),
+                });
+                return { status: 'queued' };
+              }
+              case 'unknown': {
+                // Outcome unknown (sent maybe): one more attempt at most, never blindly repeated.
+                if (d.lastError?.startsWith('unknown:') || d.attempts >= deliveryPolicy.maxAttempts)
+                  return dead(`unknown: ${r.error}`);
+                retried = 'unknown';
+                await set({
+                  status: 'queued',
+                  lastError: `unknown: ${r.error}`,
+                  nextAttemptAt: new Date(now.getTime() + backoffMs(d.attempts)),
+                });
+                return { status: 'queued' };
+              }
+              case 'migrated':
+                retried = 'migrated';
+                await tx
+                  .update(chats)
+                  .set({ telegramChatId: r.newChatId, type: 'supergroup', updatedAt: now })
+                  .where(eq(chats.id, d.chatId));
+                await set({
+                  status: 'queued',
+                  nextAttemptAt: now,
+                  lastError: 'migrated',
+                  attempts: Math.max(0, d.attempts - 1),
+                });
+                await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
+                return { status: 'queued' };
+              case 'chat_gone': {
+                await tx
+                  .update(botChats)
+                  .set({ status: 'inactive', reason: r.reason, updatedAt: now })
+                  .where(and(eq(botChats.botId, botId), eq(botChats.chatId, d.chatId)));
+                const other = await tx.execute(sql`
               select bc.bot_id from bot_chats bc join bots b on b.id = bc.bot_id
               where bc.chat_id = ${d.chatId} and bc.status = 'active' and b.enabled and bc.bot_id <> ${botId}
               order by (b.status = 'running') desc limit 1`);
-              const next = (other.rows[0] as { bot_id?: string } | undefined)?.bot_id;
-              if (next) {
-                await set({
-                  status: 'queued',
-                  botId: next,
-                  nextAttemptAt: now,
-                  lastError: r.reason,
-                });
-                await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${next})`);
-                return { status: 'queued' };
+                const next = (other.rows[0] as { bot_id?: string } | undefined)?.bot_id;
+                if (next) {
+                  retried = 'handover';
+                  await set({
+                    status: 'queued',
+                    botId: next,
+                    nextAttemptAt: now,
+                    lastError: r.reason,
+                  });
+                  await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${next})`);
+                  return { status: 'queued' };
+                }
+                const [{ n } = { n: 0 }] = (
+                  await tx.execute(
+                    sql`select count(*)::int as n from bot_chats where chat_id = ${d.chatId} and status = 'active'`,
+                  )
+                ).rows as Array<{ n: number }>;
+                if (!n)
+                  await tx
+                    .update(chats)
+                    .set({ status: 'inactive', updatedAt: now })
+                    .where(eq(chats.id, d.chatId));
+                await set({ status: 'failed', lastError: r.reason });
+                return { status: 'failed' };
               }
-              const [{ n } = { n: 0 }] = (
-                await tx.execute(
-                  sql`select count(*)::int as n from bot_chats where chat_id = ${d.chatId} and status = 'active'`,
-                )
-              ).rows as Array<{ n: number }>;
-              if (!n)
-                await tx
-                  .update(chats)
-                  .set({ status: 'inactive', updatedAt: now })
-                  .where(eq(chats.id, d.chatId));
-              await set({ status: 'failed', lastError: r.reason });
-              return { status: 'failed' };
+              case 'failed':
+                await set({ status: 'failed', lastError: r.error });
+                return { status: 'failed' };
             }
-            case 'failed':
-              await set({ status: 'failed', lastError: r.error });
-              return { status: 'failed' };
+          };
+          const status = await apply();
+          if (status.status !== 'queued') {
+            // The chat's next delivery was held behind this one: wake the bot that has it.
+            const next = await tx.execute(sql`
+              select bot_id from deliveries
+              where chat_id = ${d.chatId} and status = 'queued' and seq > ${d.seq} and bot_id is not null
+              order by seq limit 1`);
+            const nextBot = (next.rows[0] as { bot_id?: string } | undefined)?.bot_id;
+            if (nextBot) await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${nextBot})`);
           }
+          return status;
         });
+        recordResult(r, outcome.status, retried, createdAt);
+        return outcome;
+      },
+    });
+
+    app.get('/attachments/:id', {
+      config: access.runner,
+      schema: { tags: ['internal'], params: z.object({ id: z.string().uuid() }) },
+      handler: async (request, reply) => {
+        const { botId } = runnerOf(request);
+        // Only a file of a notification this bot has a delivery of.
+        const [file] = await db
+          .select({ content: attachments.content })
+          .from(attachments)
+          .where(
+            and(
+              eq(attachments.id, request.params.id),
+              sql`exists (select 1 from deliveries d where d.notification_id = ${attachments.notificationId} and d.bot_id = ${botId})`,
+            ),
+          );
+        if (!file) throw notFound('Attachment');
+        return reply.type('application/octet-stream').send(file.content);
       },
     });
   };
+
+/** Counts a reported result once its transaction committed. */
+function recordResult(
+  r: DeliveryResult,
+  status: string,
+  retried: 'error' | 'unknown' | 'migrated' | 'handover' | undefined,
+  createdAt: Date | undefined,
+) {
+  if (r.telemetry) {
+    if (r.telemetry.rateLimited) telegram429Total.inc(r.telemetry.rateLimited);
+    for (const ms of r.telemetry.sendLatencyMs) sendLatencySeconds.observe(ms / 1000);
+  }
+  if (r.outcome === 'released') return;
+  if (status === 'queued') {
+    if (retried) deliveryRetriesTotal.inc({ reason: retried });
+    return;
+  }
+  deliveriesTotal.inc({ status });
+  if (status === 'sent' && createdAt)
+    e2eLatencySeconds.observe((Date.now() - createdAt.getTime()) / 1000);
+}

@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { attachments, botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
+import { deliveriesTotal } from '../../metrics.js';
 import { renderTelegramHtml, type MessageFormat } from '../../telegram/render.js';
 
 export type NotificationFormat = MessageFormat;
@@ -152,6 +153,7 @@ export async function enqueueNotification(
         .returning()
     : [];
   rows.sort((a, b) => a.seq - b.seq);
+  deliveriesTotal.inc({ status: 'queued' }, rows.length);
   for (const botId of new Set(botIds))
     await tx.execute(sql`select pg_notify(${deliveriesChannel}, ${botId})`);
   return { notification, deliveries: rows, created: true };

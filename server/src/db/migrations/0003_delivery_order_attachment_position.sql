@@ -1,0 +1,2 @@
+ALTER TABLE "attachments" ADD COLUMN "position" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+CREATE INDEX "deliveries_open_by_chat_idx" ON "deliveries" USING btree ("chat_id","seq") WHERE "deliveries"."status" in ('queued', 'sending');
