@@ -6,6 +6,9 @@ import type { Mailbox } from './leases.js';
 
 // PostgreSQL text and jsonb cannot hold U+0000
 const noNul = (s: string) => (s.includes('\u0000') ? s.split('\u0000').join('') : s);
+/** Telegram's upload limit for bots; bigger files are kept as name and size only (sent as a note). */
+const MAX_FORWARDED_ATTACHMENT = 50 * 1024 * 1024;
+
 const addressList = (list: { address: string; name: string }[]) =>
   noNul(list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', '));
 
@@ -19,7 +22,7 @@ export async function mailEventInput(
   key: { uidValidity?: string; uid?: number },
 ): Promise<IngestInput> {
   try {
-    const mail = await parseMail(raw);
+    const mail = await parseMail(raw, { maxAttachmentBytes: MAX_FORWARDED_ATTACHMENT });
     return {
       source: 'mail',
       mailboxId: mb.id,
@@ -34,6 +37,15 @@ export async function mailEventInput(
       headers: Object.fromEntries(
         Object.entries(mail.headers).map(([k, v]) => [noNul(k), noNul(v)]),
       ),
+      // Files a rule may forward; inline parts (images shown in the body) are not files.
+      attachments: mail.attachments
+        .filter((a) => !a.inline)
+        .map((a, i) => ({
+          filename: noNul(a.filename ?? `attachment-${i + 1}`),
+          contentType: a.contentType,
+          size: a.size,
+          content: a.content ?? Buffer.alloc(0),
+        })),
     };
   } catch (e) {
     return {

@@ -14,6 +14,15 @@ export type RuleNotification = {
   text: string;
   format: 'html';
   targets: { chatId: string; botId?: string }[];
+  /** The mail's files, for a rule with includeAttachments. */
+  attachments?: EventAttachment[];
+};
+/** A file that came with an event (a mail attachment); `content` is empty when it was too big to keep. */
+export type EventAttachment = {
+  filename: string;
+  contentType: string;
+  size: number;
+  content: Buffer;
 };
 /** Writes a notification inside the ingest transaction (notifications' enqueueNotification). */
 export type Enqueue = (tx: Executor, orgId: string, n: RuleNotification) => Promise<unknown>;
@@ -26,6 +35,7 @@ export type IngestInput = RuleEvent & {
   payload?: Record<string, unknown>;
   error?: string | null;
   mailboxName?: string | null;
+  attachments?: EventAttachment[];
 };
 
 /**
@@ -80,6 +90,9 @@ export async function ingestEvent(
             text,
             format: 'html',
             targets: rule.targets,
+            ...(rule.includeAttachments && input.attachments?.length
+              ? { attachments: input.attachments }
+              : {}),
           }),
         );
       } catch (error) {

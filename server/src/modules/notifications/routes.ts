@@ -16,6 +16,21 @@ const body = z.object({
   idempotencyKey: z.string().min(1).max(200).optional(),
   silent: z.boolean().optional(),
   disableLinkPreview: z.boolean().optional(),
+  /** Files sent with the text (base64 in the JSON body; images go as photos, others as documents). */
+  attachments: z
+    .array(
+      z.object({
+        filename: z.string().min(1).max(255),
+        contentType: z
+          .string()
+          .max(255)
+          .regex(/^[\w.+-]+\/[\w.+-]+$/)
+          .optional(),
+        content: z.base64(),
+      }),
+    )
+    .max(10)
+    .optional(),
 });
 const deliveryShort = z.object({
   id: z.string(),
@@ -53,13 +68,36 @@ const pickDelivery = (d: typeof deliveries.$inferSelect) => ({
   sentAt: d.sentAt,
 });
 
+const contentTypes: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+  pdf: 'application/pdf',
+  txt: 'text/plain',
+  csv: 'text/csv',
+  json: 'application/json',
+  zip: 'application/zip',
+};
+/** A content type from the file name when the client gave none. */
+const contentTypeOf = (filename: string) =>
+  contentTypes[/\.([a-z0-9]+)$/i.exec(filename)?.[1]?.toLowerCase() ?? ''] ??
+  'application/octet-stream';
+
 export const notificationRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
 
+    const uploadLimit = deps.config.telegramUploadLimitBytes;
     app.post('/orgs/:orgId/notifications', {
       config: access.org('operator'),
+      // Room for files up to the upload limit in base64, beside the text.
+      bodyLimit: Math.max(
+        deps.config.bodyLimitBytes,
+        Math.ceil((uploadLimit * 4) / 3) + 1024 * 1024,
+      ),
       schema: {
         tags: ['notifications'],
         params: orgParams,
@@ -69,6 +107,23 @@ export const notificationRoutes =
       handler: async (request, reply) => {
         const { orgId } = orgOf(request);
         const b = request.body;
+        const files = (b.attachments ?? []).map((a, i) => {
+          const content = Buffer.from(a.content, 'base64');
+          if (content.length > uploadLimit)
+            throw new AppError('validation', 'Attachment over the upload limit', {
+              errors: [
+                {
+                  path: `attachments.${i}.content`,
+                  message: `${content.length} bytes; the limit is ${uploadLimit}`,
+                },
+              ],
+            });
+          return {
+            filename: a.filename,
+            contentType: a.contentType ?? contentTypeOf(a.filename),
+            content,
+          };
+        });
         const result = await db.transaction((tx) =>
           enqueueNotification(tx, orgId, {
             source: 'api',
@@ -80,6 +135,7 @@ export const notificationRoutes =
             })),
             options: { silent: b.silent, disableLinkPreview: b.disableLinkPreview },
             ...(b.idempotencyKey ? { idempotencyKey: b.idempotencyKey } : {}),
+            attachments: files,
           }),
         );
         return reply.status(202).send({

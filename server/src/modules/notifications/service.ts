@@ -15,7 +15,8 @@ export type EnqueueInput = {
   targets: Array<{ chatId: string; botId?: string }>;
   options?: { silent?: boolean; disableLinkPreview?: boolean };
   idempotencyKey?: string;
-  attachments?: Array<{ filename: string; contentType: string; content: Buffer }>;
+  /** In order (the first carries the caption). `size` when `content` was not kept (too big). */
+  attachments?: Array<{ filename: string; contentType: string; content: Buffer; size?: number }>;
 };
 export type Notification = typeof notifications.$inferSelect;
 export type Delivery = typeof deliveries.$inferSelect;
@@ -130,13 +131,14 @@ export async function enqueueNotification(
   }
   if (input.attachments?.length)
     await tx.insert(attachments).values(
-      input.attachments.map((a) => ({
+      input.attachments.map((a, position) => ({
         orgId,
         notificationId: notification.id,
         filename: a.filename,
         contentType: a.contentType,
-        size: a.content.length,
+        size: Math.max(a.size ?? 0, a.content.length),
         content: a.content,
+        position,
       })),
     );
   const rows = input.targets.length
