@@ -9,6 +9,10 @@ import { createLogger, type Logger } from './logger.js';
 import { createAuthService } from './modules/auth/service.js';
 import { SecretBox } from './crypto/secrets.js';
 import { startWorker } from './worker/service.js';
+import { supervisorToken } from './http/access.js';
+import { createDockerDriver } from './runner/drivers/docker.js';
+import { createProcessDriver } from './runner/drivers/process.js';
+import { createSupervisorApi, startSupervisor } from './runner/supervisor.js';
 
 type Runtime = {
   config: Config;
@@ -54,53 +58,80 @@ async function openRuntime(
   };
 }
 
-async function serveApi(rt: Runtime): Promise<void> {
-  let app: Awaited<ReturnType<typeof buildApp>>['app'];
-  try {
-    ({ app } = await buildApp({
-      config: rt.config,
-      db: rt.database.db,
-      secretKey: rt.secretKey,
-      log: rt.log,
-    }));
-    await app.listen({ port: rt.config.port, host: rt.config.host });
-  } catch (err) {
-    // Never leave the embedded PostgreSQL running behind a failed start.
-    await rt.stop();
-    throw err;
-  }
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    rt.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    await app.close().catch((err) => rt.log.error({ err }, 'error while closing the api'));
-    await rt.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+type Service = { name: string; stop(): Promise<void> };
+
+async function startApiService(rt: Runtime): Promise<Service> {
+  const { app } = await buildApp({
+    config: rt.config,
+    db: rt.database.db,
+    secretKey: rt.secretKey,
+    log: rt.log,
+  });
+  await app.listen({ port: rt.config.port, host: rt.config.host });
+  return { name: 'api', stop: () => app.close() };
 }
 
-/** The mail watchers; leaves the leases to other replicas on SIGINT/SIGTERM. */
-async function serveWorker(rt: Runtime): Promise<void> {
+/** The mail watchers; on stop they leave their leases to other replicas. */
+function startWorkerService(rt: Runtime): Service {
   const worker = startWorker({
     config: rt.config,
     db: rt.database.db,
     log: rt.log,
     secrets: new SecretBox(rt.secretKey),
   });
+  return { name: 'worker', stop: () => worker.stop() };
+}
+
+/** The bots supervisor: one runner per enabled bot, through the api's internal API only. */
+function startBotsService(config: Config, log: Logger, secretKey: string): Service {
+  const driver =
+    config.botRunner === 'docker'
+      ? createDockerDriver({
+          socketPath: config.dockerSocket,
+          image: config.runnerImage,
+          network: config.runnerDockerNetwork,
+        })
+      : createProcessDriver();
+  const supervisor = startSupervisor({
+    api: createSupervisorApi(config.internalApiUrl, supervisorToken(new SecretBox(secretKey))),
+    driver,
+    log: log.child({ component: 'supervisor' }),
+    staleMs: config.runnerStaleSeconds * 1000,
+    runnerEnv: {
+      INTERNAL_API_URL: config.internalApiUrl,
+      TELEGRAM_API_ROOT: config.telegramApiRoot,
+      LOG_LEVEL: config.logLevel,
+      RUNNER_HEARTBEAT_SECONDS: String(config.runnerHeartbeatSeconds),
+    },
+  });
+  return { name: 'bots', stop: () => supervisor.stop() };
+}
+
+/** Runs services until SIGINT/SIGTERM, then stops them in reverse order, then the runtime. */
+async function serve(
+  log: Logger,
+  starters: Array<() => Service | Promise<Service>>,
+  stopRuntime: () => Promise<void>,
+): Promise<void> {
+  const services: Service[] = [];
+  try {
+    for (const start of starters) services.push(await start());
+  } catch (err) {
+    // Never leave the embedded PostgreSQL (or half the services) running behind a failed start.
+    for (const s of services.reverse()) await s.stop().catch(() => {});
+    await stopRuntime();
+    throw err;
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    rt.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 20_000);
     force.unref();
-    await worker.stop().catch((err) => rt.log.error({ err }, 'error while stopping the worker'));
-    await rt.stop();
+    for (const s of [...services].reverse())
+      await s.stop().catch((err) => log.error({ err, service: s.name }, 'error while stopping'));
+    await stopRuntime();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
@@ -116,17 +147,54 @@ program
   .description(
     'run everything in one process group (embedded PostgreSQL when DATABASE_URL is unset)',
   )
-  .action(async () => serveApi(await openRuntime('start', { embeddedAllowed: true })));
+  .action(async () => {
+    const rt = await openRuntime('start', { embeddedAllowed: true });
+    await serve(
+      rt.log,
+      [
+        () => startApiService(rt),
+        () => startWorkerService(rt),
+        () => startBotsService(rt.config, rt.log, rt.secretKey),
+      ],
+      rt.stop,
+    );
+  });
 
 program
   .command('api')
   .description('run the api service (REST API, SPA, Telegram webhook ingress)')
-  .action(async () => serveApi(await openRuntime('api', { embeddedAllowed: false })));
+  .action(async () => {
+    const rt = await openRuntime('api', { embeddedAllowed: false });
+    await serve(rt.log, [() => startApiService(rt)], rt.stop);
+  });
 
 program
   .command('worker')
   .description('run the worker service (mailbox watchers: IMAP IDLE, POP3 polling)')
-  .action(async () => serveWorker(await openRuntime('worker', { embeddedAllowed: false })));
+  .action(async () => {
+    const rt = await openRuntime('worker', { embeddedAllowed: false });
+    await serve(rt.log, [() => startWorkerService(rt)], rt.stop);
+  });
+
+program
+  .command('bots')
+  .description('run the bots supervisor (one isolated runner per enabled bot; no database access)')
+  .action(async () => {
+    const config = loadConfig();
+    const log = createLogger(config.logLevel, { role: 'bots' });
+    const secretKey = resolveSecretKey(config.secretKey, config.dataDir);
+    await serve(log, [() => startBotsService(config, log, secretKey)], async () => {});
+  });
+
+program
+  .command('runner')
+  .description(
+    "run one bot's runner (started by the bots service; INTERNAL_API_URL, NOTIFYPRO_RUNNER_TOKEN)",
+  )
+  .action(async () => {
+    const { runRunnerProcess } = await import('./runner/entry.js');
+    await runRunnerProcess();
+  });
 
 program
   .command('migrate')

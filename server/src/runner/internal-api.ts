@@ -33,6 +33,7 @@ export type Update = { update_id: number } & Record<string, unknown>;
 
 /** Everything a runner asks of the api: its only window on NotifyPro's state. */
 export type RunnerApi = InternalApi & {
+  claim(limit: number, waitMs: number, signal?: AbortSignal): Promise<ClaimedDelivery[]>;
   bot(): Promise<RunnerBot>;
   heartbeat(status: 'running' | 'error', error: string | null): Promise<{ enabled: boolean }>;
   storeUpdates(updates: Update[]): Promise<number>;

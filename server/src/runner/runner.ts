@@ -166,9 +166,10 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
       internalApi: {
         claim: async (limit, waitMs) => {
           try {
-            return await api.claim(limit, waitMs);
+            // The runner's signal ends a waiting claim at once when the runner stops.
+            return await api.claim(limit, waitMs, signal);
           } catch (err) {
-            fatal(err);
+            if (!signal.aborted) fatal(err);
             throw err;
           }
         },

@@ -38,7 +38,11 @@ export function createBotRuntime(db: Database) {
       const token = generateToken('npr');
       const [row] = await db
         .update(bots)
-        .set({ runnerTokenHash: hashToken(token), lastHeartbeatAt: null })
+        .set({
+          runnerTokenHash: hashToken(token),
+          lastHeartbeatAt: null,
+          status: sql`case when ${bots.status} = 'error' then 'error' else 'starting' end`,
+        })
         .where(eq(bots.id, botId))
         .returning({ id: bots.id });
       return row ? token : null;
