@@ -56,6 +56,8 @@ export async function openMailboxSession(
 
 /** Messages committed in one transaction at most (a backlog after an outage; one mail goes alone). */
 const COMMIT_BATCH = 20;
+/** Backlog batches whose statements overlap (PostgreSQL round trips are the cost, not CPU). */
+const MAX_BATCHES_IN_FLIGHT = 3;
 
 type Pending = {
   message: FetchedMessage;
@@ -149,51 +151,75 @@ export async function catchUpImap(
   let batch: Pending[] = [];
   let fetchStartedAt = performance.now();
 
-  const commit = async () => {
-    const last = batch.at(-1)!.message.uid;
-    const stored: number[] = [];
-    await deps.db.transaction(async (tx) => {
-      for (const pending of batch)
-        if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
-      // fenced: locks the mailbox row to the commit and checks the lease is still ours
-      if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
-      await tx
-        .update(mailboxes)
-        .set({
-          lastUid: last,
-          ...(stored.length ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
-        })
-        .where(scope);
-    });
-    mb.lastUid = last;
-    written += stored.length;
-    const committedAt = performance.now();
-    for (const p of batch)
-      deps.onIngested?.({
-        mailboxId: mb.id,
-        uid: p.message.uid,
-        fetchStartedAt: p.fetchStartedAt,
-        fetchedAt: p.fetchedAt,
-        parsedAt: p.parsedAt,
-        committedAt,
+  /*
+   * Batches of a backlog run in parallel transactions (each on its own connection), but each
+   * moves the cursor and commits only after the previous one committed: the cursor never
+   * covers a message whose event is not committed, and a failed batch fails all after it.
+   */
+  let previous: Promise<void> = Promise.resolve();
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const commit = (work: Pending[]) => {
+    const prior = previous;
+    const last = work.at(-1)!.message.uid;
+    const done = (async () => {
+      const stored: number[] = [];
+      await deps.db.transaction(async (tx) => {
+        for (const pending of work)
+          if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
+        await prior;
+        // fenced: locks the mailbox row to the commit and checks the lease is still ours
+        if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
+        await tx
+          .update(mailboxes)
+          .set({
+            lastUid: last,
+            ...(stored.length ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
+          })
+          .where(scope);
       });
-    batch = [];
-    if (mb.markSeen)
-      for (const uid of stored)
-        await session.markSeen(uid).catch((err: unknown) => {
-          deps.log?.warn({ err, mailboxId: mb.id }, 'could not mark the message \\Seen');
+      mb.lastUid = last;
+      written += stored.length;
+      const committedAt = performance.now();
+      for (const p of work)
+        deps.onIngested?.({
+          mailboxId: mb.id,
+          uid: p.message.uid,
+          fetchStartedAt: p.fetchStartedAt,
+          fetchedAt: p.fetchedAt,
+          parsedAt: p.parsedAt,
+          committedAt,
         });
+      if (mb.markSeen)
+        for (const uid of stored)
+          await session.markSeen(uid).catch((err: unknown) => {
+            deps.log?.warn({ err, mailboxId: mb.id }, 'could not mark the message \\Seen');
+          });
+    })();
+    previous = done;
+    const tracked = done.catch((err: unknown) => {
+      failure ??= err;
+    });
+    inFlight.add(tracked);
+    void tracked.finally(() => inFlight.delete(tracked));
   };
 
   for await (const message of session.fetchSince(mb.lastUid ?? 0)) {
-    if (signal?.aborted) break; // stopping: the rest is fetched again by whoever watches next
+    if (signal?.aborted || failure) break; // the rest is fetched again next time
     const fetchedAt = performance.now();
     const input = await mailEventInput(mb, message.raw, { uidValidity, uid: message.uid });
     batch.push({ message, input, fetchStartedAt, fetchedAt, parsedAt: performance.now() });
     // one mail commits at once; a backlog commits in batches (one transaction, one WAL flush)
-    if (message.remaining === 0 || batch.length >= COMMIT_BATCH) await commit();
+    if (message.remaining === 0 || batch.length >= COMMIT_BATCH) {
+      commit(batch);
+      batch = [];
+      while (inFlight.size >= MAX_BATCHES_IN_FLIGHT) await Promise.race(inFlight);
+    }
     fetchStartedAt = performance.now();
   }
-  if (batch.length) await commit();
+  if (batch.length && !failure) commit(batch);
+  await Promise.all(inFlight);
+  if (failure) throw failure;
   return written;
 }

@@ -98,8 +98,8 @@ export const leaseRepository = {
   },
 
   /**
-   * Inside a watcher's commit: locks the mailbox row and checks the lease is still this
-   * replica's. Throws LeaseLostError (rolling the transaction back) when it is not, so a
+   * Inside a watcher's commit: locks the mailbox row (NO KEY UPDATE: the events' foreign keys
+   * of a parallel batch share the row) and checks the lease is still this replica's. Throws LeaseLostError (rolling the transaction back) when it is not, so a
    * replica that lost its lease while stalled never writes after the new owner.
    */
   async assertHeld(tx: Executor, orgId: string, mailboxId: string, ownerId: string) {
@@ -113,7 +113,7 @@ export const leaseRepository = {
           eq(mailboxes.leaseOwner, ownerId),
         ),
       )
-      .for('update');
+      .for('no key update');
     if (!row) throw new LeaseLostError(`mailbox ${mailboxId} is no longer leased to ${ownerId}`);
   },
 };

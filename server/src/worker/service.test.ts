@@ -52,9 +52,12 @@ const mail = (subject: string, extra = '') =>
 async function newMailbox(
   protocol: 'imap' | 'pop3',
   overrides: Partial<typeof mailboxes.$inferInsert> = {},
+  /** Mail already there when the mailbox is added (the worker may claim it at once). */
+  existing: string[] = [],
 ) {
   const user = `w${++userSeq}`;
   await dovecot.addUser(user, 'pw');
+  for (const raw of existing) await dovecot.append(user, raw);
   const [mb] = await t.deps.db
     .insert(mailboxes)
     .values({
@@ -116,8 +119,8 @@ async function dropIntoMaildir(user: string, raw: string, seq: number) {
 
 describe('worker', () => {
   it('IMAP IDLE: a mail appended reaches the chat in Telegram, once, and stays unread', async () => {
-    const { user, mb } = await newMailbox('imap');
-    await dovecot.append(user, mail('before the watcher')); // the baseline: not sent
+    // the baseline: not sent
+    const { user, mb } = await newMailbox('imap', {}, [mail('before the watcher')]);
     await worker.rescan();
     await connected(mb.id);
     expect(worker.watching()).toContain(mb.id);
@@ -243,8 +246,7 @@ describe('worker', () => {
   }, 60_000);
 
   it('POP3: baseline, then new mail by UIDL, delivered once, left on the server', async () => {
-    const { user, mb } = await newMailbox('pop3');
-    await dovecot.append(user, mail('pop old'));
+    const { user, mb } = await newMailbox('pop3', {}, [mail('pop old')]);
     await worker.rescan();
     await connected(mb.id);
     await dovecot.append(user, mail('pop one'));

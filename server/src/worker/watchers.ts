@@ -65,18 +65,20 @@ function statusKeeper(deps: WatcherDeps, mb: Mailbox) {
       const message =
         err instanceof MailConnectError ? err.message : `Internal error: ${(err as Error).message}`;
       deps.log?.warn({ mailboxId: mb.id, code, err: message }, 'mailbox watcher error');
+      // the log row first: whoever sees the status sees the log entry too
+      if (failing !== message) {
+        failing = message;
+        await logRepository.write(deps.db, mb.orgId, {
+          level: code === 'auth' || code === 'blocked_host' ? 'error' : 'warn',
+          source: 'mail',
+          message: `Mailbox "${mb.name}": ${code === 'auth' ? 'login failed' : 'connection failed'}: ${message}`,
+          context: { mailboxId: mb.id, code },
+        });
+      }
       await deps.db
         .update(mailboxes)
         .set({ status: 'error', lastError: message, lastCheckedAt: new Date() })
         .where(scope);
-      if (failing === message) return;
-      failing = message;
-      await logRepository.write(deps.db, mb.orgId, {
-        level: code === 'auth' || code === 'blocked_host' ? 'error' : 'warn',
-        source: 'mail',
-        message: `Mailbox "${mb.name}": ${code === 'auth' ? 'login failed' : 'connection failed'}: ${message}`,
-        context: { mailboxId: mb.id, code },
-      });
     },
   };
 }

@@ -86,4 +86,32 @@ describe('IMAP catch-up', () => {
       before + 1,
     );
   });
+
+  it('a backlog of 65 mails is committed in parallel batches, each exactly once, the cursor at the last', async () => {
+    const [mb] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.orgId, owner.orgId));
+    const deps = { db: t.deps.db, secrets: t.deps.secrets, allowPrivateHosts: true };
+    const before = (await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id)))
+      .length;
+    for (let i = 0; i < 65; i++) await dovecot.append('bob', mail(`backlog ${i}`));
+    const [fresh] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
+    const committed: number[] = [];
+    const session = await openMailboxSession(deps, fresh!);
+    expect(
+      await catchUpImap(
+        { ...deps, onIngested: (x) => committed.push(Number(x.uid)) },
+        fresh!,
+        session,
+      ),
+    ).toBe(65);
+    expect(await catchUpImap(deps, fresh!, session)).toBe(0);
+    const status = await dovecot.mailboxStatus('bob');
+    await session.close();
+    const stored = await t.deps.db.select().from(events).where(eq(events.mailboxId, mb!.id));
+    expect(stored.length).toBe(before + 65);
+    expect(new Set(stored.map((e) => e.uid)).size).toBe(stored.length);
+    const [after] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
+    expect(after!.lastUid).toBe(status.uidNext - 1);
+    // batches reported in UID order: commits were serialized even though the work overlapped
+    expect(committed).toEqual([...committed].sort((a, b) => a - b));
+  });
 });
