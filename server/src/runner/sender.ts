@@ -103,9 +103,11 @@ type Step =
  * first file captioned with the first 1024 of the text, the rest of the text as messages,
  * then the other files. Files over the upload limit become a line of the text.
  */
-export function planSteps(d: ClaimedDelivery): Step[] {
-  const files = (d.attachments ?? []).filter((a) => !a.oversize);
-  const notes = (d.attachments ?? []).filter((a) => a.oversize).map(fileNote);
+export function planSteps(d: ClaimedDelivery, canFetchFiles = true): Step[] {
+  const files = (d.attachments ?? []).filter((a) => !a.oversize && canFetchFiles);
+  const notes = (d.attachments ?? [])
+    .filter((a) => a.oversize || !canFetchFiles)
+    .map((a) => (a.oversize ? fileNote(a) : `📎 ${escapeHtml(a.filename)} — not sent`));
   const html = [d.text, ...notes].filter(Boolean).join('\n\n');
   if (!files.length)
     return splitTelegramHtml(html, { max: MESSAGE_LIMIT }).map((part) => ({
@@ -210,7 +212,8 @@ export function startDeliveryLoop(opts: {
     const telemetry: SendTelemetry = { rateLimited: 0, sendLatencyMs: [] };
     const messageIds: number[] = [];
     let plain = false;
-    const steps = planSteps(d);
+    // A runner without a file client (an older wiring) still sends the text, with the files named.
+    const steps = planSteps(d, !!opts.internalApi.attachment);
     const done = (r: DeliveryResult): DeliveryResult => ({ ...r, telemetry });
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;

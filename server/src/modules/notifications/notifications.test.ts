@@ -193,4 +193,45 @@ describe('internal delivery API', () => {
     const again = await internal('/deliveries/claim', { limit: 10, waitMs: 0 });
     expect(again.json().deliveries.map((d: { id: string }) => d.id)).toEqual([id]);
   });
+
+  it('holds later deliveries to a chat while an earlier one backs off; released ones go back unattempted', async () => {
+    await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
+    const chat = chatIds[1]!;
+    for (const text of ['o1', 'o2', 'o3']) await post({ text, chatIds: [chat] });
+    await post({ text: 'other chat', chatIds: [chatIds[0]] });
+    const claim = async (limit = 10) =>
+      (await internal('/deliveries/claim', { limit, waitMs: 0 })).json().deliveries as Array<{
+        id: string;
+        text: string;
+        attempts: number;
+      }>;
+    const [o1, o2, o3, other] = await claim();
+    expect([o1, o2, o3, other].map((d) => d!.text)).toEqual(['o1', 'o2', 'o3', 'other chat']);
+    // o1 fails (5xx); the runner hands o2 and o3 back without trying them.
+    await internal(`/deliveries/${o1!.id}/result`, { outcome: 'retry', error: '502' });
+    for (const d of [o2, o3])
+      expect(
+        (await internal(`/deliveries/${d!.id}/result`, { outcome: 'released' })).json().status,
+      ).toBe('queued');
+    await internal(`/deliveries/${other!.id}/result`, { outcome: 'sent', messageIds: [1] });
+    // o2 and o3 are due, but o1 is still backing off: nothing to that chat may go.
+    expect(await claim()).toEqual([]);
+    const rows = await t.deps.db.select().from(deliveries).where(eq(deliveries.chatId, chat));
+    expect(
+      rows
+        .filter((d) => d.status === 'queued')
+        .map((d) => d.attempts)
+        .sort(),
+    ).toEqual([0, 0, 1]);
+    // Once o1 is due again, all three come in order in one claim.
+    await t.deps.db
+      .update(deliveries)
+      .set({ nextAttemptAt: new Date(Date.now() - 1) })
+      .where(eq(deliveries.id, o1!.id));
+    expect((await claim()).map((d) => [d.text, d.attempts])).toEqual([
+      ['o1', 2],
+      ['o2', 1],
+      ['o3', 1],
+    ]);
+  });
 });
