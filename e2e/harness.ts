@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, onTestFailed } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createTestApp, type TestApp } from '../server/test/app.js';
 import { startFakeTelegram, type FakeTelegram } from '../server/test/fake-telegram/server.js';
@@ -53,6 +53,8 @@ export type System = {
   }>;
   /** Screenshots of every open page into the artifacts (on a failure). */
   capture(name: string): Promise<void>;
+  /** Closes the browser profiles opened so far (each test starts with none). */
+  closePages(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -120,6 +122,9 @@ export async function startSystem(
           .screenshot({ path: path.join(artifactDir, `FAILED-${slug}-${i}.png`) })
           .catch(() => {});
     },
+    async closePages() {
+      for (const c of contexts.splice(0)) await c.close().catch(() => {});
+    },
     async close() {
       for (const c of contexts) await c.close().catch(() => {});
       await browser.close();
@@ -141,8 +146,9 @@ export function useSystem(opts: Parameters<typeof startSystem>[0] = {}): () => S
   afterAll(async () => {
     await sys?.close();
   });
-  beforeEach((ctx) => {
-    onTestFailed(() => sys?.capture(ctx.task.name));
+  afterEach(async (ctx) => {
+    if (ctx.task.result?.state === 'fail') await sys?.capture(ctx.task.name);
+    await sys?.closePages();
   });
   return () => {
     if (!sys) throw new Error('the system is not started (useSystem at the top of the file)');

@@ -109,7 +109,7 @@ export const en = {
       add_to_group: 'Add to a group',
       start_private: 'Open a private chat',
       id_help: 'Numeric Telegram chat id, e.g. -1001234567890',
-      id_invalid: 'A chat id is a number such as -1001234567890 (or @channelname)',
+      id_invalid: 'A chat id is a number such as -1001234567890',
     },
     mailboxes: {
       provider: 'Provider',

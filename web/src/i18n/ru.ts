@@ -119,7 +119,7 @@ export const ru: Messages = {
       add_to_group: 'Добавить в группу',
       start_private: 'Открыть личный чат',
       id_help: 'Числовой id чата в Telegram, например -1001234567890',
-      id_invalid: 'Id чата — число вроде -1001234567890 (или @имяканала)',
+      id_invalid: 'Id чата — число вроде -1001234567890',
     },
     mailboxes: {
       provider: 'Почтовый сервис',

@@ -107,14 +107,20 @@ export function ConnectGroupHelp() {
 /** Telegram chat ids are integers; groups and channels are negative (`-100…`). */
 export function validateTelegramChatId(value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  return /^-?\d+$/.test(String(value).trim()) || /^@\w{4,}$/.test(String(value).trim())
-    ? undefined
-    : 'np.chats.id_invalid';
+  // Numeric only: the API resolves chats by id (an @username is not accepted).
+  return /^-?\d{1,16}$/.test(String(value).trim()) ? undefined : 'np.chats.id_invalid';
 }
+
+/** The API takes Telegram's chat id as a number (they fit in 52 bits); the input holds text. */
+export const chatCreateTransform = (data: Record<string, unknown>) => ({
+  ...data,
+  telegramChatId: Number(String(data.telegramChatId ?? '').trim()),
+  title: typeof data.title === 'string' && data.title.trim() ? data.title.trim() : undefined,
+});
 
 export function ChatCreate() {
   return (
-    <Create redirect="show">
+    <Create redirect="show" transform={chatCreateTransform}>
       <SimpleForm defaultValues={{ botIds: [] }}>
         <ConnectGroupHelp />
         <TextInput

@@ -14,7 +14,7 @@ import {
   useRecordContext,
   useTranslate,
 } from 'react-admin';
-import { Box, Table, TableBody, TableCell, TableRow, Typography } from '@mui/material';
+import { Box, Chip, Table, TableBody, TableCell, TableRow, Typography } from '@mui/material';
 import { ResponsiveDatagrid } from '../components/ResponsiveDatagrid';
 import { DateTimeField } from '../components/DateTime';
 import { JsonBlock } from '../components/JsonBlock';
@@ -41,6 +41,21 @@ export function matchedRuleIds(record: Record<string, unknown> | undefined): str
 const eventTitle = (r: Record<string, unknown>) =>
   String(r.subject ?? r.summary ?? r.title ?? (r.source === 'webhook' ? 'webhook' : (r.id ?? '')));
 
+/** A red chip on events that could not be read (unparseable mail), with the error as its tooltip. */
+function ErrorChip(_props: { source: string; sortable?: boolean }) {
+  const record = useRecordContext();
+  const translate = useTranslate();
+  if (!record?.error) return null;
+  return (
+    <Chip
+      size="small"
+      color="error"
+      label={translate('np.status.error')}
+      title={String(record.error)}
+    />
+  );
+}
+
 export function EventList() {
   return (
     <List
@@ -48,23 +63,32 @@ export function EventList() {
         <SearchInput source="q" alwaysOn key="q" />,
         <SelectInput source="source" choices={sourceChoices} key="source" alwaysOn />,
       ]}
-      sort={{ field: 'createdAt', order: 'DESC' }}
+      sort={{ field: 'receivedAt', order: 'DESC' }}
     >
       <ResponsiveDatagrid
         primaryText={eventTitle}
-        secondaryText={(r) => `${r.source ?? ''} · ${r.from ?? ''}`}
-        tertiaryText={(r) => r.createdAt}
+        secondaryText={(r) => `${r.source ?? ''} · ${r.sender ?? ''}`}
+        tertiaryText={(r) => r.receivedAt}
       >
-        <DateTimeField source="createdAt" />
-        <TextField source="source" />
-        <FunctionField source="subject" render={eventTitle} />
-        <TextField source="from" emptyText="" />
+        <DateTimeField
+          source="receivedAt"
+          label="resources.events.fields.createdAt"
+          sortable={false}
+        />
+        <TextField source="source" sortable={false} />
+        <FunctionField source="subject" render={eventTitle} sortable={false} />
+        <TextField
+          source="sender"
+          label="resources.events.fields.from"
+          emptyText=""
+          sortable={false}
+        />
         <FunctionField
           source="matchedRules"
           sortable={false}
           render={(r) => matchedRuleIds(r).length}
         />
-        <StatusChip source="status" />
+        <ErrorChip source="error" sortable={false} />
       </ResponsiveDatagrid>
     </List>
   );
@@ -73,7 +97,7 @@ export function EventList() {
 function HeadersTable() {
   const record = useRecordContext();
   const translate = useTranslate();
-  const raw = record?.headers;
+  const raw = (record?.payload as Record<string, unknown> | undefined)?.headers;
   const rows: [string, string][] = Array.isArray(raw)
     ? raw.map((h: { name?: string; key?: string; value?: unknown }) => [
         String(h.name ?? h.key ?? ''),
@@ -126,16 +150,17 @@ function BodyBlock() {
   const record = useRecordContext();
   const translate = useTranslate();
   if (!record) return null;
+  const payload = (record.payload ?? {}) as Record<string, unknown>;
   return (
     <>
-      {record.text ? (
+      {payload.text ? (
         <Labeled label={translate('resources.events.fields.text')} fullWidth>
-          <JsonBlock value={String(record.text)} />
+          <JsonBlock value={String(payload.text)} />
         </Labeled>
       ) : null}
-      {record.body !== undefined && record.body !== null ? (
+      {payload.body !== undefined && payload.body !== null ? (
         <Labeled label={translate('resources.events.fields.body')} fullWidth>
-          <JsonBlock value={record.body} />
+          <JsonBlock value={payload.body} />
         </Labeled>
       ) : null}
       {record.error ? (
@@ -151,29 +176,28 @@ export function EventShow() {
   return (
     <Show>
       <SimpleShowLayout>
-        <DateTimeField source="createdAt" />
+        <DateTimeField source="receivedAt" label="resources.events.fields.createdAt" />
         <TextField source="source" />
         <ReferenceField source="mailboxId" reference="mailboxes" link="show" emptyText="—" />
         <ReferenceField source="webhookId" reference="webhooks" link="show" emptyText="—" />
-        <TextField source="from" emptyText="—" />
-        <TextField source="to" emptyText="—" />
+        <TextField source="sender" label="resources.events.fields.from" emptyText="—" />
+        <TextField source="payload.to" label="resources.events.fields.to" emptyText="—" />
         <TextField source="subject" emptyText="—" />
         <HeadersTable />
         <BodyBlock />
         <Labeled label="resources.events.fields.matchedRules">
           <MatchedRules />
         </Labeled>
-        <ArrayField source="notifications" emptyText="—">
-          <Datagrid bulkActionButtons={false} rowClick={(id) => `/notifications/${id}/show`}>
-            <TextField source="id" />
-            <StatusChip source="status" />
-          </Datagrid>
-        </ArrayField>
         <ArrayField source="deliveries" emptyText="—">
-          <Datagrid bulkActionButtons={false} rowClick={(id) => `/deliveries/${id}/show`}>
+          <Datagrid
+            bulkActionButtons={false}
+            rowClick={(_id, _resource, r) => `/notifications/${r.notificationId}/show`}
+            empty={<span>—</span>}
+          >
             <StatusChip source="status" />
-            <ReferenceField source="chatId" reference="chats" link="show" />
-            <ReferenceField source="botId" reference="bots" link="show" />
+            <ReferenceField source="chatId" reference="chats" link={false} />
+            <ReferenceField source="botId" reference="bots" link={false} emptyText="—" />
+            <ReferenceField source="ruleId" reference="rules" link={false} emptyText="—" />
           </Datagrid>
         </ArrayField>
       </SimpleShowLayout>

@@ -135,15 +135,15 @@ export function WebhookShow() {
             reference="events"
             target="webhookId"
             perPage={10}
-            sort={{ field: 'createdAt', order: 'DESC' }}
+            sort={{ field: 'receivedAt', order: 'DESC' }}
           >
             <Datagrid
               bulkActionButtons={false}
               rowClick={(id) => `/events/${id}/show`}
               empty={<EmptyCalls />}
             >
-              <DateTimeField source="createdAt" />
-              <TextField source="summary" emptyText="" />
+              <DateTimeField source="receivedAt" label="resources.events.fields.createdAt" />
+              <TextField source="subject" label="resources.events.fields.subject" emptyText="" />
             </Datagrid>
           </ReferenceManyField>
         </Labeled>

@@ -19,6 +19,20 @@ import { useCan } from '../../components/useCan';
 import { MessagePreview } from './TelegramPreview';
 import { SAMPLE_EVENT } from './template';
 
+/**
+ * The sample event, coming from the rule's first source: a rule limited to some webhooks or
+ * mailboxes matches only events from them, so a bare sample would never match.
+ */
+export function sampleEventFor(rule: Record<string, unknown>) {
+  const { source: _source, mailbox: _mailbox, ...mail } = SAMPLE_EVENT;
+  const sources = (rule.sources ?? {}) as { mailboxIds?: string[]; webhookIds?: string[] };
+  const webhookId = sources.webhookIds?.[0];
+  const mailboxId = sources.mailboxIds?.[0];
+  if (mailboxId) return { source: 'mail', mailboxId, ...mail };
+  if (webhookId) return { source: 'webhook', webhookId, subject: mail.subject, body: mail.body };
+  return SAMPLE_EVENT;
+}
+
 interface RuleTestResult {
   matched?: boolean;
   text?: string;
@@ -32,7 +46,7 @@ export function RuleTestButton() {
   const translate = useTranslate();
   const dataProvider = useDataProvider<NotifyProDataProvider>();
   const [open, setOpen] = useState(false);
-  const [eventText, setEventText] = useState(() => JSON.stringify(SAMPLE_EVENT, null, 2));
+  const [eventText, setEventText] = useState<string | null>(null);
   const [result, setResult] = useState<RuleTestResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -43,7 +57,7 @@ export function RuleTestButton() {
     setResult(null);
     let event: unknown;
     try {
-      event = JSON.parse(eventText);
+      event = JSON.parse(eventText ?? JSON.stringify(sampleEventFor(record)));
     } catch {
       setError(translate('np.errors.bad_json'));
       return;
@@ -74,7 +88,7 @@ export function RuleTestButton() {
         <DialogContent>
           <TextField
             label={translate('np.rules.event_json')}
-            value={eventText}
+            value={eventText ?? JSON.stringify(sampleEventFor(record), null, 2)}
             onChange={(e) => setEventText(e.target.value)}
             multiline
             minRows={8}

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanup, render, screen } from '@testing-library/react';
 import { MessagePreview, TemplatePreview } from './TelegramPreview';
-import { escapeHtml, renderTemplate } from './template';
+import { escapeHtml, renderTemplate, templateVariables } from './template';
 
 afterEach(cleanup);
 
@@ -32,6 +32,13 @@ describe('renderTemplate', () => {
 
   it('renders unknown variables empty', () => {
     expect(renderTemplate('[{{nope}}][{{body.missing.deep}}]', event)).toBe('[][]');
+  });
+
+  it('offers headers as the server names them (header:<Name>)', () => {
+    const names = templateVariables(event);
+    expect(names).toContain('header:X-Priority');
+    expect(names).toContain('body.nested.level');
+    expect(names.some((n) => n.startsWith('headers.'))).toBe(false);
   });
 
   it('escapes the four HTML specials', () => {

@@ -54,10 +54,17 @@ export function renderTemplate(template: string, vars: Record<string, unknown>):
   );
 }
 
-/** Variables a template may use for a given event, for the editor's hint list. */
+/**
+ * Variables a template may use for a given event, for the editor's hint list. Headers are
+ * named as the server reads them, `header:<Name>` (a `headers.<Name>` renders empty there).
+ */
 export function templateVariables(vars: Record<string, unknown>, prefix = '', depth = 0): string[] {
   const out: string[] = [];
   for (const [key, value] of Object.entries(vars)) {
+    if (!prefix && key === 'headers' && value && typeof value === 'object') {
+      out.push(...Object.keys(value).map((name) => `header:${name}`));
+      continue;
+    }
     const path = prefix ? `${prefix}.${key}` : key;
     if (value && typeof value === 'object' && !Array.isArray(value) && depth < 2) {
       out.push(...templateVariables(value as Record<string, unknown>, path, depth + 1));
