@@ -8,7 +8,7 @@ import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { connectDatabase, type DatabaseHandle } from '../db/client.js';
 import { events, logs, mailboxes, pop3SeenUids } from '../db/schema.js';
-import { createLogger } from '../logger.js';
+import { pino } from 'pino';
 import { openImapSession } from '../mail/imap.js';
 import { startWorker, type WorkerHandle } from './service.js';
 
@@ -19,6 +19,7 @@ let kit: DeliveryKit;
 let workerDb: DatabaseHandle;
 let worker: WorkerHandle;
 let userSeq = 0;
+const traceLines: string[] = [];
 
 beforeAll(async () => {
   dovecot = await startDovecot({ ssl: false });
@@ -31,11 +32,13 @@ beforeAll(async () => {
   worker = startWorker({
     config: t.config,
     db: workerDb.db,
-    log: createLogger('silent'),
+    // trace: the IMAP commands are in it (the IDLE re-issue test reads them)
+    log: pino({ level: 'trace' }, { write: (line: string) => void traceLines.push(line) }),
     secrets: t.deps.secrets,
     leaseMs: 3_000,
     scanMs: 200,
     backoff: { initialMs: 100, maxMs: 500 },
+    idleMaxMs: 1_000, // IDLE is re-issued every second here (25 minutes by default)
   });
 }, 60_000);
 afterAll(async () => {
@@ -146,6 +149,19 @@ describe('worker', () => {
     await probe.close();
     expect(flags).toHaveLength(2);
     expect(flags.every((f) => !f.includes('\\Seen'))).toBe(true);
+  });
+
+  it('re-issues IDLE (after idleMaxMs) and still gets the next mail at once', async () => {
+    const { user, mb } = await newMailbox('imap');
+    await worker.rescan();
+    await connected(mb.id);
+    await new Promise((r) => setTimeout(r, 2_500)); // two IDLE rounds end and start again
+    await dovecot.append(user, mail('after idle rounds'));
+    await delivered('after idle rounds', 5_000);
+    const idles = traceLines.filter(
+      (l) => l.includes(`"mailboxId":"${mb.id}"`) && /"msg":"\w+ IDLE"/.test(l),
+    );
+    expect(idles.length).toBeGreaterThanOrEqual(3);
   });
 
   it('marks mail \\Seen when the mailbox asks, and polls in poll mode', async () => {

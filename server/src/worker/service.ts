@@ -72,7 +72,10 @@ export function startWorker(options: WorkerOptions): WorkerHandle {
   let timer: NodeJS.Timeout | undefined;
 
   const launch = (mb: Mailbox) => {
-    const watcher = startWatcher(deps, mb);
+    const watcher = startWatcher(
+      { ...deps, log: log.child({ component: 'watcher', mailboxId: mb.id }) },
+      mb,
+    );
     const entry = { watcher, revision: revision(mb) };
     watchers.set(mb.id, entry);
     // a watcher that ends by itself (lost its lease) is forgotten; the next round decides

@@ -1,0 +1,286 @@
+/**
+ * `npm run bench -- mail`: e-mail → Telegram through the real pieces in one process — a
+ * private Dovecot (IMAP APPEND, IDLE), the worker (fetch, parse, one commit with event, rule,
+ * notification and delivery), the api's internal long poll (NOTIFY wake-up, claim), the
+ * runner's delivery loop and the fake Telegram Bot API — over the machine's PostgreSQL.
+ *
+ * Latency: MAIL_BENCH_N mails (default 500) appended one at a time, each waited for in
+ * Telegram. A second, bare IDLE connection on the same folder records when Dovecot announces
+ * each mail (EXISTS): that is Dovecot's own delay (≈ 500 ms), the floor for any IDLE client;
+ * "above Dovecot" is what NotifyPro adds on top. Hops: fetch (NOOP + UID FETCH), parse,
+ * commit, wake-up + claim (commit → the runner's sendMessage reaching the fake), send.
+ *
+ * Burst: MAIL_BENCH_BURST mails (default 10,000) dropped into the maildir while the worker
+ * is stopped; the time from the worker's start until all of them are queued as deliveries.
+ */
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { count, eq } from 'drizzle-orm';
+import pg from 'pg';
+import { buildApp } from '../server/src/app.js';
+import { loadConfig } from '../server/src/config.js';
+import { SecretBox } from '../server/src/crypto/secrets.js';
+import { connectDatabase } from '../server/src/db/client.js';
+import { runMigrations } from '../server/src/db/migrate.js';
+import { deliveries, events, mailboxes } from '../server/src/db/schema.js';
+import { createLogger } from '../server/src/logger.js';
+import { openImapSession } from '../server/src/mail/imap.js';
+import type { IngestTiming } from '../server/src/worker/imap-sync.js';
+import { startWorker } from '../server/src/worker/service.js';
+import { startDeliveryKit } from '../server/test/delivery-kit.js';
+import { startDovecot } from '../server/test/dovecot.js';
+import type { Bench, BenchRow } from './run.js';
+
+const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const N = Number(process.env.MAIL_BENCH_N ?? 500);
+const BURST = Number(process.env.MAIL_BENCH_BURST ?? 10_000);
+const CHATS = 4; // one private chat gets 1 message/s from Telegram: spread over a few
+const SECRET_KEY = 'bench-secret-key-0123456789abcdef0123';
+
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+};
+const ms = (v: number) => `${v.toFixed(1)} ms`;
+
+const bench: Bench = {
+  name: 'mail',
+  async run() {
+    const name = `np_bench_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const url = ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+    const database = connectDatabase(url, 10);
+    const workerDb = connectDatabase(url, 5);
+    const dovecot = await startDovecot({ ssl: false, users: { bench: 'pw' } });
+    const cleanups: Array<() => Promise<unknown>> = [];
+    try {
+      await runMigrations(database.db);
+      const config = loadConfig({
+        LOG_LEVEL: 'silent',
+        WEB_DIST_DIR: '/nonexistent',
+        DATABASE_URL: url,
+        MAIL_ALLOW_PRIVATE_HOSTS: 'true',
+      });
+      const log = createLogger('silent');
+      const { app, deps } = await buildApp({ config, db: database.db, secretKey: SECRET_KEY, log });
+      await app.ready();
+      cleanups.push(() => app.close());
+      const signup = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/signup',
+        payload: {
+          email: 'bench@example.test',
+          password: 'bench password',
+          name: 'B',
+          organizationName: 'Bench',
+        },
+      });
+      const orgId = signup.json().organization.id as string;
+      const kit = await startDeliveryKit({ app, deps }, orgId, { chats: CHATS });
+      let kitOpen = true;
+      cleanups.push(() => (kitOpen ? kit.close() : Promise.resolve()));
+      for (let c = 0; c < CHATS; c++) await kit.addRule({ chat: c, match: `[c${c}]` });
+      const [mb] = await deps.db
+        .insert(mailboxes)
+        .values({
+          orgId,
+          name: 'bench',
+          protocol: 'imap',
+          host: '127.0.0.1',
+          port: dovecot.imapPort,
+          security: 'none',
+          username: 'bench',
+          secretEncrypted: new SecretBox(SECRET_KEY).encrypt('pw'),
+        })
+        .returning();
+
+      const timings = new Map<number, IngestTiming>();
+      const startTheWorker = () =>
+        startWorker({
+          config,
+          db: workerDb.db,
+          log,
+          secrets: deps.secrets,
+          leaseMs: 10_000,
+          onIngested: (t) => timings.set(Number(t.uid), t),
+        });
+      let worker = startTheWorker();
+      for (;;) {
+        const [row] = await deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
+        if (row?.status === 'ok' && row.uidValidity) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+
+      // the floor: a bare IDLE client on the same folder, noting when each EXISTS arrives
+      const probe = await openImapSession({
+        host: '127.0.0.1',
+        port: dovecot.imapPort,
+        security: 'none',
+        username: 'bench',
+        password: 'pw',
+        folder: 'INBOX',
+      });
+      cleanups.push(() => probe.close());
+      const announced: number[] = [];
+      let probing = true;
+      void (async () => {
+        while (probing && !probe.closed) {
+          const change = await probe.waitForChange({ idleMaxMs: 60_000 }).catch(() => 'closed');
+          if (change === 'exists') announced.push(performance.now());
+          if (change === 'closed') return;
+        }
+      })();
+      // the appending client (its own connection, as a mail server's delivery would be)
+      const { ImapFlow } = await import('imapflow');
+      const appender = new ImapFlow({
+        host: '127.0.0.1',
+        port: dovecot.imapPort,
+        secure: false,
+        doSTARTTLS: false,
+        auth: { user: 'bench', pass: 'pw' },
+        logger: false,
+      });
+      appender.on('error', () => {});
+      await appender.connect();
+      cleanups.push(() => appender.logout().catch(() => {}));
+
+      const rows: Array<{
+        append: number;
+        dovecot: number;
+        total: number;
+        above: number;
+        fetch: number;
+        parse: number;
+        commit: number;
+        claim: number;
+        send: number;
+      }> = [];
+      const epoch = performance.timeOrigin;
+      for (let i = 0; i < N; i++) {
+        const subject = `latency ${i} [c${i % CHATS}]`;
+        const raw = `From: bench@example.com\r\nTo: ops@example.com\r\nSubject: ${subject}\r\nMessage-ID: <l${i}.${name}@bench>\r\n\r\nmessage ${i}\r\n`;
+        const before = announced.length;
+        const t0 = performance.now();
+        const appended = await appender.append('INBOX', raw);
+        const t1 = performance.now();
+        await kit.fake.waitForMessages(i + 1, { timeoutMs: 20_000 });
+        const received = performance.now();
+        const uid = appended ? appended.uid : undefined;
+        const timing = uid !== undefined ? timings.get(uid) : undefined;
+        const exists = announced[before];
+        const call = kit.fake
+          .calls({ method: 'sendMessage' })
+          .find((c) => String(c.params.text ?? '').includes(`latency ${i} `));
+        if (!timing || exists === undefined || !call) continue;
+        const requested = call.time - epoch; // the fake's clock: epoch ms
+        rows.push({
+          append: t1 - t0,
+          dovecot: exists - t0,
+          total: received - t0,
+          above: received - exists,
+          fetch: timing.fetchedAt - timing.fetchStartedAt,
+          parse: timing.parsedAt - timing.fetchedAt,
+          commit: timing.committedAt - timing.parsedAt,
+          claim: requested - timing.committedAt,
+          send: received - requested,
+        });
+        // let the per-chat bucket refill a little: each chat gets a mail every ~CHATS × 0.55 s
+      }
+      probing = false;
+
+      const col = (key: keyof (typeof rows)[number]) => rows.map((r) => r[key]);
+      const out: BenchRow[] = [
+        {
+          bench: 'mail',
+          metric: `IMAP APPEND → fake Telegram, one at a time (n=${rows.length} of ${N})`,
+          value: `p50 ${ms(quantile(col('total'), 0.5))}, p99 ${ms(quantile(col('total'), 0.99))}`,
+          note: 'includes Dovecot’s IDLE delay',
+        },
+        {
+          bench: 'mail',
+          metric: 'Dovecot: APPEND → EXISTS at a bare IDLE client (the floor)',
+          value: `p50 ${ms(quantile(col('dovecot'), 0.5))}, p99 ${ms(quantile(col('dovecot'), 0.99))}`,
+          note: `APPEND itself p50 ${ms(quantile(col('append'), 0.5))}`,
+        },
+        {
+          bench: 'mail',
+          metric: 'NotifyPro above Dovecot (EXISTS → fake Telegram receipt)',
+          value: `p50 ${ms(quantile(col('above'), 0.5))}, p99 ${ms(quantile(col('above'), 0.99))}`,
+          note: 'goal: ≤ 10 ms p50, ≤ 50 ms p99',
+        },
+      ];
+      for (const [key, label] of [
+        ['fetch', 'hop: fetch (NOOP + UID FETCH meta + body)'],
+        ['parse', 'hop: parse (mailparser)'],
+        ['commit', 'hop: commit (event + rules + notification + delivery + cursor, one tx)'],
+        ['claim', 'hop: wake-up + claim (NOTIFY → long poll → runner → sendMessage at the fake)'],
+        ['send', 'hop: send (fake Telegram accepts; 1 ms clock)'],
+      ] as const)
+        out.push({
+          bench: 'mail',
+          metric: label,
+          value: `p50 ${ms(quantile(col(key), 0.5))}, p99 ${ms(quantile(col(key), 0.99))}`,
+        });
+
+      // burst: the runner stops (nothing is sent), the worker stops, mail piles up
+      await kit.close();
+      kitOpen = false;
+      await worker.stop();
+      const maildir = path.join(dovecot.dir, 'mail', 'bench', 'Maildir');
+      for (const sub of ['tmp', 'new']) {
+        await mkdir(path.join(maildir, sub), { recursive: true });
+        await chown(path.join(maildir, sub), 65534, 65534);
+      }
+      for (let i = 0; i < BURST; i++) {
+        const file = `${Date.now()}.B${i}.bench`;
+        const raw = `From: burst@example.com\r\nTo: ops@example.com\r\nSubject: burst ${i} [c${i % CHATS}]\r\nMessage-ID: <b${i}.${name}@bench>\r\n\r\nburst body ${i}\r\n`;
+        await writeFile(path.join(maildir, 'tmp', file), raw);
+        await chown(path.join(maildir, 'tmp', file), 65534, 65534);
+        await rename(path.join(maildir, 'tmp', file), path.join(maildir, 'new', file));
+      }
+      const [{ n: queuedBefore } = { n: 0 }] = await deps.db
+        .select({ n: count() })
+        .from(deliveries)
+        .where(eq(deliveries.status, 'queued'));
+      timings.clear();
+      const burstStart = performance.now();
+      worker = startTheWorker();
+      cleanups.push(() => worker.stop());
+      let queued = 0;
+      const deadline = burstStart + 300_000;
+      while (performance.now() < deadline) {
+        const [row] = await deps.db
+          .select({ n: count() })
+          .from(deliveries)
+          .where(eq(deliveries.status, 'queued'));
+        queued = (row?.n ?? 0) - queuedBefore;
+        if (queued >= BURST) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const burstSeconds = (performance.now() - burstStart) / 1000;
+      const firstFetch = Math.min(...[...timings.values()].map((x) => x.fetchStartedAt));
+      const [stored] = await deps.db
+        .select({ n: count() })
+        .from(events)
+        .where(eq(events.mailboxId, mb!.id));
+      out.push({
+        bench: 'mail',
+        metric: `burst of ${BURST} mails: worker start → all queued`,
+        value: `${burstSeconds.toFixed(1)} s (${Math.round(queued / burstSeconds)} mails/s)`,
+        note: `${queued} deliveries queued, ${stored?.n ?? 0} events in all; first fetch ${((firstFetch - burstStart) / 1000).toFixed(1)} s after start (connect + Dovecot indexing the new files); goal: within 30 s`,
+      });
+      return out;
+    } finally {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+      await workerDb.close();
+      await database.close();
+      await dovecot.destroy();
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    }
+  },
+};
+export default bench;
