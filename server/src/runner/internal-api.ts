@@ -34,6 +34,7 @@ export type Update = { update_id: number } & Record<string, unknown>;
 /** Everything a runner asks of the api: its only window on NotifyPro's state. */
 export type RunnerApi = InternalApi & {
   claim(limit: number, waitMs: number, signal?: AbortSignal): Promise<ClaimedDelivery[]>;
+  attachment(id: string): Promise<Uint8Array>;
   bot(): Promise<RunnerBot>;
   heartbeat(status: 'running' | 'error', error: string | null): Promise<{ enabled: boolean }>;
   storeUpdates(updates: Update[]): Promise<number>;
@@ -99,6 +100,14 @@ export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi
       ).deliveries,
     report: async (id: string, result: DeliveryResult) => {
       await call('POST', `/deliveries/${id}/result`, result);
+    },
+    attachment: async (id: string) => {
+      const res = await fetch(`${baseUrl}/internal/v1/attachments/${id}`, {
+        headers: { authorization: `Bearer ${runnerToken}` },
+      });
+      if (res.status === 401) throw new RunnerSupersededError();
+      if (!res.ok) throw new Error(`internal API attachment ${id}: ${res.status}`);
+      return new Uint8Array(await res.arrayBuffer());
     },
   };
 }

@@ -174,6 +174,7 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
           }
         },
         report: (id, result) => api.report(id, result),
+        attachment: (id) => api.attachment(id),
       },
       botApi: bot.api,
       log,
