@@ -10,7 +10,16 @@ import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { Api } from 'grammy';
+import { hashToken } from '../server/src/crypto/secrets.js';
+import { bots } from '../server/src/db/schema.js';
+import { createLogger } from '../server/src/logger.js';
+import { createInternalApiClient, startDeliveryLoop } from '../server/src/runner/sender.js';
+import { startWorker, type WorkerHandle } from '../server/src/worker/service.js';
 import { createTestApp, type TestApp } from '../server/test/app.js';
+import { startDovecot, type DovecotOptions, type DovecotServer } from '../server/test/dovecot.js';
 import { startFakeTelegram, type FakeTelegram } from '../server/test/fake-telegram/server.js';
 
 export const webDist = fileURLToPath(new URL('../web/dist', import.meta.url));
@@ -45,7 +54,15 @@ export type System = {
   t: TestApp;
   baseUrl: string;
   telegram: FakeTelegram | undefined;
+  dovecot: DovecotServer | undefined;
+  /** The worker service (mailbox watchers), when started with `worker: true`. */
+  worker: WorkerHandle | undefined;
   browser: Browser;
+  /**
+   * Runs the delivery loop of a bot runner (runner/sender.ts) for a bot registered in the
+   * app, against the fake Telegram — what the bots supervisor does for a running bot.
+   */
+  runBot(botId: string, botToken: string): Promise<void>;
   /** A fresh browser profile (own localStorage) with a page at `baseUrl`. */
   newPage(opts?: { locale?: string; viewport?: { width: number; height: number } }): Promise<{
     context: BrowserContext;
@@ -70,12 +87,18 @@ function freePort(): Promise<number> {
 }
 
 export async function startSystem(
-  opts: { telegram?: boolean; env?: Record<string, string> } = {},
+  opts: {
+    telegram?: boolean;
+    dovecot?: DovecotOptions;
+    worker?: boolean;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<System> {
   if (!existsSync(`${webDist}/index.html`))
     throw new Error(`${webDist}/index.html is missing: run \`npm run build -w web\` first`);
   mkdirSync(artifactDir, { recursive: true });
   const telegram = opts.telegram ? await startFakeTelegram({ port: 0 }) : undefined;
+  const dovecot = opts.dovecot ? await startDovecot(opts.dovecot) : undefined;
   // The port is chosen first so PUBLIC_URL (webhook URLs the SPA shows) points at this very api.
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -87,6 +110,18 @@ export async function startSystem(
     ...opts.env,
   });
   await t.app.listen({ port, host: '127.0.0.1' });
+  const worker = opts.worker
+    ? startWorker({
+        config: t.config,
+        db: t.database.db,
+        log: createLogger('silent'),
+        secrets: t.deps.secrets,
+        leaseMs: 3_000,
+        scanMs: 300,
+        backoff: { initialMs: 200, maxMs: 1_000 },
+      })
+    : undefined;
+  const loops: { stop(): Promise<void> }[] = [];
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
@@ -96,7 +131,25 @@ export async function startSystem(
     t,
     baseUrl,
     telegram,
+    dovecot,
+    worker,
     browser,
+    async runBot(botId, botToken) {
+      if (!telegram) throw new Error('runBot needs the fake Telegram (telegram: true)');
+      const runnerToken = `npr_e2e_${randomBytes(12).toString('hex')}`;
+      await t.database.db
+        .update(bots)
+        .set({ runnerTokenHash: hashToken(runnerToken) })
+        .where(eq(bots.id, botId));
+      const quiet = { warn: () => {}, error: () => {}, info: () => {} };
+      loops.push(
+        startDeliveryLoop({
+          internalApi: createInternalApiClient(baseUrl, runnerToken),
+          botApi: new Api(botToken, { apiRoot: telegram.apiRoot }),
+          log: quiet,
+        }),
+      );
+    },
     async newPage({ locale = 'en-US', viewport = { width: 1280, height: 800 } } = {}) {
       const context = await browser.newContext({ baseURL: baseUrl, locale, viewport });
       context.setDefaultTimeout(10_000);
@@ -128,8 +181,11 @@ export async function startSystem(
     async close() {
       for (const c of contexts) await c.close().catch(() => {});
       await browser.close();
+      for (const loop of loops) await loop.stop();
+      await worker?.stop();
       await t.close();
       await telegram?.close();
+      await dovecot?.destroy();
     },
   };
 }
