@@ -20,3 +20,19 @@ export function classifyTelegramError(err: unknown): TelegramFailure {
 
 /** Telegram bot tokens look like `123456789:AA…` (35 characters after the colon in practice). */
 export const botTokenPattern = /^\d{1,20}:[A-Za-z0-9_-]{20,100}$/;
+
+/**
+ * Runs an idempotent Bot API call (getMe, setWebhook, getChat…), retrying network failures a
+ * few times: a keep-alive socket closed by the server just as it is reused fails the first try.
+ * Telegram's own answers (GrammyError) are never retried here.
+ */
+export async function idempotentCall<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof GrammyError || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 200 * i));
+    }
+  }
+}

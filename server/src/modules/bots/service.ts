@@ -5,7 +5,7 @@ import { hashToken, secretHint } from '../../crypto/secrets.js';
 import type { Executor } from '../../db/client.js';
 import { AppError, badRequest, conflict, notFound } from '../../errors.js';
 import type { Actor } from '../../http/access.js';
-import { classifyTelegramError, createBotApi } from '../../telegram/bot-api.js';
+import { classifyTelegramError, createBotApi, idempotentCall } from '../../telegram/bot-api.js';
 import { auditRepository } from '../audit/repository.js';
 import { deliveriesChannel } from '../notifications/service.js';
 import { botRepository, type BotRow } from './repository.js';
@@ -34,7 +34,7 @@ export function createBotService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config'
   /** getMe: a bad token is the caller's 400, with Telegram's own words. */
   async function verifyToken(token: string) {
     try {
-      return await api(token).getMe();
+      return await idempotentCall(() => api(token).getMe());
     } catch (err) {
       const f = classifyTelegramError(err);
       if (f.kind === 'api')
@@ -50,13 +50,15 @@ export function createBotService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config'
     try {
       if (mode === 'webhook') {
         const secret = randomBytes(32).toString('base64url');
-        await api(token).setWebhook(`${config.publicUrl}${webhookPath(row.id)}`, {
-          secret_token: secret,
-          allowed_updates: [...allowedUpdates],
-        });
+        await idempotentCall(() =>
+          api(token).setWebhook(`${config.publicUrl}${webhookPath(row.id)}`, {
+            secret_token: secret,
+            allowed_updates: [...allowedUpdates],
+          }),
+        );
         return hashToken(secret);
       }
-      await api(token).deleteWebhook();
+      await idempotentCall(() => api(token).deleteWebhook());
       return null;
     } catch (err) {
       const f = classifyTelegramError(err);

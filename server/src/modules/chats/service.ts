@@ -3,7 +3,7 @@ import type { AppDeps } from '../../app.js';
 import type { Executor } from '../../db/client.js';
 import { badRequest, conflict, notFound } from '../../errors.js';
 import type { Actor } from '../../http/access.js';
-import { createBotApi } from '../../telegram/bot-api.js';
+import { createBotApi, idempotentCall } from '../../telegram/bot-api.js';
 import { auditRepository } from '../audit/repository.js';
 import { logRepository } from '../logs/repository.js';
 import { chatRepository, type ChatWithLinks } from './repository.js';
@@ -43,9 +43,8 @@ export function createChatService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config
     if (!bot) return null;
     try {
       const token = deps.secrets.decrypt(bot.token_encrypted);
-      return (await createBotApi(token, deps.config.telegramApiRoot).getChat(
-        telegramChatId,
-      )) as TelegramChat;
+      const api = createBotApi(token, deps.config.telegramApiRoot);
+      return (await idempotentCall(() => api.getChat(telegramChatId))) as TelegramChat;
     } catch {
       return null;
     }
