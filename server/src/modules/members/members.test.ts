@@ -48,6 +48,35 @@ describe('organizations', () => {
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors[0].path).toContain('primaryColor');
+    for (const logoUrl of [
+      '/branding/logo.svg',
+      'https://cdn.example.com/l.png',
+      'data:image/png;base64,iVBORw0KGgo=',
+      '',
+    ])
+      expect(
+        (
+          await t.request({
+            method: 'PATCH',
+            url: `/api/v1/orgs/${org.id}`,
+            token: a.token,
+            payload: { settings: { logoUrl } },
+          })
+        ).statusCode,
+        logoUrl,
+      ).toBe(200);
+    for (const logoUrl of ['javascript:alert(1)', 'data:text/html,<script>x</script>', 'logo.png'])
+      expect(
+        (
+          await t.request({
+            method: 'PATCH',
+            url: `/api/v1/orgs/${org.id}`,
+            token: a.token,
+            payload: { settings: { logoUrl } },
+          })
+        ).statusCode,
+        logoUrl,
+      ).toBe(400);
     expect(
       (await t.request({ method: 'DELETE', url: `/api/v1/orgs/${org.id}`, token: a.token }))
         .statusCode,

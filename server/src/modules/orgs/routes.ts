@@ -21,7 +21,16 @@ const orgSettings = z
           .optional(),
       })
       .optional(),
-    logoUrl: z.string().url().max(2048).or(z.literal('')).optional(),
+    // An <img src>: http(s), an inline image, or a path on this host; never javascript: & co.
+    logoUrl: z
+      .string()
+      .max(2048)
+      .regex(
+        /^(https?:\/\/\S+|data:image\/\S+|\/\S*)$/,
+        'An http(s) URL, a data:image URL or a /path',
+      )
+      .or(z.literal(''))
+      .optional(),
     icons: z.record(z.string().max(40), z.string().max(60)).optional(),
     alertChatId: z.string().nullable().optional(),
   })
