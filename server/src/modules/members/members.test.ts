@@ -52,6 +52,7 @@ describe('organizations', () => {
       '/branding/logo.svg',
       'https://cdn.example.com/l.png',
       'data:image/png;base64,iVBORw0KGgo=',
+      "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'%3E%3C/svg%3E",
       '',
     ])
       expect(
@@ -65,7 +66,12 @@ describe('organizations', () => {
         ).statusCode,
         logoUrl,
       ).toBe(200);
-    for (const logoUrl of ['javascript:alert(1)', 'data:text/html,<script>x</script>', 'logo.png'])
+    for (const logoUrl of [
+      'javascript:alert(1)',
+      'data:text/html,<script>x</script>',
+      'logo.png',
+      'data:image/png,a\nb',
+    ])
       expect(
         (
           await t.request({

@@ -26,7 +26,7 @@ const orgSettings = z
       .string()
       .max(2048)
       .regex(
-        /^(https?:\/\/\S+|data:image\/\S+|\/\S*)$/,
+        /^(https?:\/\/\S+|data:image\/[^\r\n]+|\/\S*)$/,
         'An http(s) URL, a data:image URL or a /path',
       )
       .or(z.literal(''))
