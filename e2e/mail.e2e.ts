@@ -80,6 +80,28 @@ describe('mailbox', () => {
     expect(await result.textContent()).toMatch(/auth|login|password|credentials/i);
     expect(await result.getAttribute('class')).toMatch(/Error/);
 
+    // The worker tried it too: the mailbox shows the error, and the log has a row for it.
+    const [created] = (await request('GET', '/mailboxes')).items;
+    for (let i = 0; (await request('GET', `/mailboxes/${created.id}`)).status !== 'error'; i++) {
+      expect(i, 'the worker never reported the refused login').toBeLessThan(100);
+      await sys.worker!.rescan();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.reload();
+    await page.getByTestId('status-error').waitFor();
+    await page
+      .getByText(/AUTHENTICATIONFAILED/)
+      .first()
+      .waitFor();
+    await page.goto('/#/logs');
+    await page
+      .getByText(/Mailbox "Front desk": login failed/)
+      .first()
+      .waitFor();
+    await page.getByTestId('status-error').first().waitFor();
+    await shot(page, 'logs-en', { docs: true });
+    await page.goto(`/#/mailboxes/${created.id}/show`);
+
     // Fix the password on the edit page; now the test logs in.
     await page.getByRole('link', { name: 'Edit' }).click();
     await fill(page, { password: 'desk password 1' });

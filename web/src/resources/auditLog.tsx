@@ -9,7 +9,8 @@ const actor = (r: Record<string, unknown>) => {
     | undefined;
   if (typeof a === 'string') return a;
   return String(
-    a?.email ??
+    r.actorLabel ??
+      a?.email ??
       a?.name ??
       a?.apiKeyName ??
       r.userEmail ??
