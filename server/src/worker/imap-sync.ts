@@ -8,7 +8,7 @@ import type { MailLogger } from '../mail/logger.js';
 import { ingestEvent, type IngestInput } from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { mailCredentials, type TokenRefreshDeps } from '../modules/mailboxes/credentials.js';
-import { leaseRepository, type Mailbox } from './leases.js';
+import { LeaseLostError, type Mailbox } from './leases.js';
 import { logUnparseable, mailEventInput } from './mail-event.js';
 
 /** The hops of one message through the worker (performance.now() milliseconds). */
@@ -105,18 +105,56 @@ async function ingestOne(tx: Executor, mb: Mailbox, p: Pending): Promise<boolean
   }
 }
 
-/** Moves the cursor, inside the caller's transaction, fenced by the lease when there is one. */
+/**
+ * Moves the cursor inside the caller's transaction. With a lease owner the UPDATE is the
+ * fence too: it matches only while the lease is this replica's (and row-locks the mailbox to
+ * the commit), else LeaseLostError rolls the transaction back.
+ */
 async function advanceCursor(
   deps: SyncDeps,
   tx: Executor,
   mb: Mailbox,
   set: Partial<Pick<Mailbox, 'uidValidity' | 'lastUid' | 'lastMessageAt' | 'status' | 'lastError'>>,
 ) {
-  if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
-  await tx
+  const updated = await tx
     .update(mailboxes)
     .set(set)
-    .where(and(eq(mailboxes.orgId, mb.orgId), eq(mailboxes.id, mb.id)));
+    .where(
+      and(
+        eq(mailboxes.orgId, mb.orgId),
+        eq(mailboxes.id, mb.id),
+        deps.leaseOwner ? eq(mailboxes.leaseOwner, deps.leaseOwner) : undefined,
+      ),
+    )
+    .returning({ id: mailboxes.id });
+  if (deps.leaseOwner && !updated.length)
+    throw new LeaseLostError(`mailbox ${mb.id} is no longer leased to ${deps.leaseOwner}`);
+}
+
+/**
+ * The latency path: one new mail, its event, rules, notification and cursor in the event's
+ * own transaction (no savepoint). Null when it needs the batch path (PostgreSQL refused the
+ * values: the batch path records it with the error).
+ */
+async function ingestAlone(deps: SyncDeps, mb: Mailbox, p: Pending): Promise<boolean | null> {
+  try {
+    const result = await ingestEvent({ db: deps.db }, mb.orgId, p.input, async (tx) => {
+      await logUnparseable(tx, mb, p.input, `UID ${p.message.uid}`);
+      await advanceCursor(deps, tx, mb, {
+        lastUid: p.message.uid,
+        lastMessageAt: new Date(),
+        status: 'ok',
+        lastError: null,
+      });
+    });
+    // stored before (a crash after the commit, or another replica): only the cursor moves
+    if (!result)
+      await deps.db.transaction((tx) => advanceCursor(deps, tx, mb, { lastUid: p.message.uid }));
+    return result !== null;
+  } catch (err) {
+    if (isDataError(err)) return null;
+    throw err;
+  }
 }
 
 /**
@@ -146,7 +184,6 @@ export async function catchUpImap(
     mb.uidValidity = uidValidity;
     mb.lastUid = uidNext - 1;
   }
-  const scope = and(eq(mailboxes.orgId, mb.orgId), eq(mailboxes.id, mb.id));
   let written = 0;
   let batch: Pending[] = [];
   let fetchStartedAt = performance.now();
@@ -165,20 +202,24 @@ export async function catchUpImap(
     const last = work.at(-1)!.message.uid;
     const done = (async () => {
       const stored: number[] = [];
-      await deps.db.transaction(async (tx) => {
-        for (const pending of work)
-          if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
+      // a single mail goes alone, after the batches before it
+      let alone: boolean | null = null;
+      if (work.length === 1) {
         await prior;
-        // fenced: locks the mailbox row to the commit and checks the lease is still ours
-        if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
-        await tx
-          .update(mailboxes)
-          .set({
+        alone = await ingestAlone(deps, mb, work[0]!);
+      }
+      if (alone !== null) {
+        if (alone) stored.push(last);
+      } else
+        await deps.db.transaction(async (tx) => {
+          for (const pending of work)
+            if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
+          await prior;
+          await advanceCursor(deps, tx, mb, {
             lastUid: last,
             ...(stored.length ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
-          })
-          .where(scope);
-      });
+          });
+        });
       mb.lastUid = last;
       written += stored.length;
       const committedAt = performance.now();

@@ -8,14 +8,17 @@ import type { SyncDeps } from './imap-sync.js';
 import { leaseRepository, type Mailbox } from './leases.js';
 import { logUnparseable, mailEventInput } from './mail-event.js';
 
+/** `mailboxes.uid_validity` of a POP3 mailbox whose first poll recorded what was there. */
+export const POP3_BASELINE_TAKEN = 'uidl';
+
 /** The message's UIDL was recorded by an earlier (or concurrent) poll: roll this one back. */
 class AlreadySeen extends Error {}
 
 /**
  * One POP3 poll: log in, list UIDLs, ingest each message whose UIDL was not seen (the UIDL
  * recorded in the same transaction as its event), forget UIDLs no longer on the server,
- * QUIT. Mail stays on the server. The first poll of a mailbox is its baseline: what is
- * there already is marked seen, not sent. Returns how many events were written.
+ * QUIT. Mail stays on the server. The first successful poll of a mailbox is its baseline:
+ * what is there already is marked seen, not sent. Returns how many events were written.
  */
 export async function pollPop3(
   deps: SyncDeps,
@@ -41,7 +44,9 @@ export async function pollPop3(
     const listing = await session.listUidl();
     const uids = listing.map((m) => m.uid);
 
-    if (mb.lastCheckedAt === null) {
+    // the baseline is taken once per mailbox (again after its server or user changes): POP3
+    // has no UIDVALIDITY, so the column records that it was taken
+    if (mb.uidValidity !== POP3_BASELINE_TAKEN) {
       await deps.db.transaction(async (tx) => {
         if (deps.leaseOwner) await leaseRepository.assertHeld(tx, mb.orgId, mb.id, deps.leaseOwner);
         for (let i = 0; i < uids.length; i += 1000)
@@ -49,10 +54,9 @@ export async function pollPop3(
             .insert(pop3SeenUids)
             .values(uids.slice(i, i + 1000).map((uid) => ({ mailboxId: mb.id, uid })))
             .onConflictDoNothing();
-        const now = new Date();
-        await tx.update(mailboxes).set({ lastCheckedAt: now }).where(scope);
-        mb.lastCheckedAt = now;
+        await tx.update(mailboxes).set({ uidValidity: POP3_BASELINE_TAKEN }).where(scope);
       });
+      mb.uidValidity = POP3_BASELINE_TAKEN;
       return 0;
     }
 

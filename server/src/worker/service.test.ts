@@ -99,7 +99,7 @@ const row = async (id: string) =>
 const connected = (id: string) =>
   until('the watcher to connect', async () => {
     const r = await row(id);
-    return r?.status === 'ok' && (r.protocol === 'pop3' ? r.lastCheckedAt : r.uidValidity) && r;
+    return r?.status === 'ok' && r.uidValidity && r;
   });
 const texts = () => kit.fake.messages({ chatId: kit.telegramChatIds[0] }).map((m) => m.plainText);
 const delivered = (subject: string, timeoutMs = 15_000) =>
@@ -287,6 +287,25 @@ describe('worker', () => {
       .from(pop3SeenUids)
       .where(eq(pop3SeenUids.mailboxId, mb.id));
     expect(seen).toHaveLength(3);
+  });
+
+  it('POP3: a first poll that fails to log in takes no baseline; mail there before the first good login is not sent', async () => {
+    const { user, mb } = await newMailbox(
+      'pop3',
+      { secretEncrypted: t.deps.secrets.encrypt('wrong') },
+      [mail('pop before login')],
+    );
+    await worker.rescan();
+    await until('status error', async () => (await row(mb.id))?.status === 'error');
+    await t.deps.db
+      .update(mailboxes)
+      .set({ secretEncrypted: t.deps.secrets.encrypt('pw'), updatedAt: new Date() })
+      .where(eq(mailboxes.id, mb.id));
+    await connected(mb.id);
+    await dovecot.append(user, mail('pop after login'));
+    await delivered('pop after login');
+    expect(texts()).not.toContain('pop before login');
+    expect((await eventsOf(mb.id)).map((e) => e.subject)).toEqual(['pop after login']);
   });
 
   it('a wrong password: status error with a clear message and an error log row', async () => {
