@@ -10,13 +10,10 @@ import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { randomBytes } from 'node:crypto';
-import { eq } from 'drizzle-orm';
-import { Api } from 'grammy';
-import { hashToken } from '../server/src/crypto/secrets.js';
-import { bots } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
-import { createInternalApiClient, startDeliveryLoop } from '../server/src/runner/sender.js';
+import { supervisorToken } from '../server/src/http/access.js';
+import { createProcessDriver } from '../server/src/runner/drivers/process.js';
+import { createSupervisorApi, startSupervisor } from '../server/src/runner/supervisor.js';
 import { startWorker, type WorkerHandle } from '../server/src/worker/service.js';
 import { createTestApp, type TestApp } from '../server/test/app.js';
 import { startDovecot, type DovecotOptions, type DovecotServer } from '../server/test/dovecot.js';
@@ -58,11 +55,6 @@ export type System = {
   /** The worker service (mailbox watchers), when started with `worker: true`. */
   worker: WorkerHandle | undefined;
   browser: Browser;
-  /**
-   * Runs the delivery loop of a bot runner (runner/sender.ts) for a bot registered in the
-   * app, against the fake Telegram — what the bots supervisor does for a running bot.
-   */
-  runBot(botId: string, botToken: string): Promise<void>;
   /** A fresh browser profile (own localStorage) with a page at `baseUrl`. */
   newPage(opts?: { locale?: string; viewport?: { width: number; height: number } }): Promise<{
     context: BrowserContext;
@@ -91,6 +83,8 @@ export async function startSystem(
     telegram?: boolean;
     dovecot?: DovecotOptions;
     worker?: boolean;
+    /** The bots supervisor with a runner process per running bot (needs `telegram`). */
+    bots?: boolean;
     env?: Record<string, string>;
   } = {},
 ): Promise<System> {
@@ -105,6 +99,7 @@ export async function startSystem(
   const t = await createTestApp({
     WEB_DIST_DIR: webDist,
     PUBLIC_URL: baseUrl,
+    INTERNAL_API_URL: baseUrl,
     MAIL_ALLOW_PRIVATE_HOSTS: 'true',
     ...(telegram ? { TELEGRAM_API_ROOT: telegram.apiRoot } : {}),
     ...opts.env,
@@ -121,7 +116,25 @@ export async function startSystem(
         backoff: { initialMs: 200, maxMs: 1_000 },
       })
     : undefined;
-  const loops: { stop(): Promise<void> }[] = [];
+  const services: { stop(): Promise<void> }[] = [];
+  if (opts.bots) {
+    if (!telegram) throw new Error('bots: true needs telegram: true');
+    const supervisor = startSupervisor({
+      api: createSupervisorApi(baseUrl, supervisorToken(t.deps.secrets)),
+      driver: createProcessDriver({ stopGraceMs: 3_000 }),
+      log: createLogger('silent'),
+      runnerEnv: {
+        INTERNAL_API_URL: baseUrl,
+        TELEGRAM_API_ROOT: telegram.apiRoot,
+        LOG_LEVEL: 'error',
+        RUNNER_HEARTBEAT_SECONDS: '0.5',
+      },
+      reconcileMs: 200,
+      baseBackoffMs: 300,
+    });
+    await supervisor.ready;
+    services.push(supervisor);
+  }
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: CHROMIUM_ARGS,
@@ -134,22 +147,6 @@ export async function startSystem(
     dovecot,
     worker,
     browser,
-    async runBot(botId, botToken) {
-      if (!telegram) throw new Error('runBot needs the fake Telegram (telegram: true)');
-      const runnerToken = `npr_e2e_${randomBytes(12).toString('hex')}`;
-      await t.database.db
-        .update(bots)
-        .set({ runnerTokenHash: hashToken(runnerToken) })
-        .where(eq(bots.id, botId));
-      const quiet = { warn: () => {}, error: () => {}, info: () => {} };
-      loops.push(
-        startDeliveryLoop({
-          internalApi: createInternalApiClient(baseUrl, runnerToken),
-          botApi: new Api(botToken, { apiRoot: telegram.apiRoot }),
-          log: quiet,
-        }),
-      );
-    },
     async newPage({ locale = 'en-US', viewport = { width: 1280, height: 800 } } = {}) {
       const context = await browser.newContext({ baseURL: baseUrl, locale, viewport });
       context.setDefaultTimeout(10_000);
@@ -181,7 +178,7 @@ export async function startSystem(
     async close() {
       for (const c of contexts) await c.close().catch(() => {});
       await browser.close();
-      for (const loop of loops) await loop.stop();
+      for (const service of services) await service.stop();
       await worker?.stop();
       await t.close();
       await telegram?.close();

@@ -2,7 +2,7 @@
  * A hotel night manager connects the front desk mailbox (a real Dovecot): adds it with the
  * form, tests the connection (a wrong password shows the server's error), and a guest's
  * e-mail then arrives as an event, matches a rule and is delivered to the night-desk group
- * in the fake Telegram; the dashboard and the deliveries page show it.
+ * in the fake Telegram by the bot's own runner process; the dashboard and the deliveries page show it.
  */
 import { describe, expect, it } from 'vitest';
 import { failuresOf, useSystem } from './harness.js';
@@ -11,6 +11,7 @@ import { choose, currentOrgId, fill, newAccount, sessionToken, shot, signUp } fr
 const system = useSystem({
   telegram: true,
   worker: true,
+  bots: true,
   dovecot: { ssl: false, users: { frontdesk: 'desk password 1' } },
 });
 
@@ -57,7 +58,6 @@ describe('mailbox', () => {
     };
     const bot = await request('POST', '/bots', { name: 'Desk bot', token: tgBot.token });
     const chat = await request('POST', '/chats', { telegramChatId: group.id, botIds: [bot.id] });
-    await sys.runBot(bot.id, tgBot.token);
 
     // The mailbox form: a custom server on loopback, plain IMAP.
     await page.goto('/#/mailboxes/create');

@@ -1,0 +1,64 @@
+/**
+ * Bots and chats with the real bots supervisor and a runner process per bot, against the fake
+ * Telegram: a bot pasted from @BotFather starts and reports heartbeats, being added to a group
+ * makes the group show up by itself, a test message from the bot page arrives, and stop stops.
+ */
+import { describe, expect, it } from 'vitest';
+import { failuresOf, useSystem } from './harness.js';
+import { choose, currentOrgId, fill, newAccount, sessionToken, shot, signUp } from './ui.js';
+
+const system = useSystem({ telegram: true, bots: true });
+
+describe('bots and chats', () => {
+  it('starts a bot, picks up the group it is added to, sends a test message, and stops', async () => {
+    const sys = system();
+    const telegram = sys.telegram!;
+    const tgBot = telegram.addBot({ username: 'aurora_frontdesk_bot', firstName: 'Aurora desk' });
+
+    const { page } = await sys.newPage();
+    await signUp(page, newAccount('sre'));
+    const orgId = await currentOrgId(page);
+    const token = await sessionToken(page);
+    const get = async (url: string) =>
+      (await sys.t.request({ method: 'GET', url: `/api/v1/orgs/${orgId}${url}`, token })).json();
+
+    await page.goto('/#/bots/create');
+    await fill(page, { name: 'Front desk bot', token: tgBot.token });
+    await choose(page, 'mode', 'Long polling');
+    await page.locator('button[type="submit"]').click();
+    await page.getByText('@aurora_frontdesk_bot').waitFor();
+    // The runner process comes up and the page (refreshing itself) shows it running.
+    await page.getByTestId('status-running').waitFor({ timeout: 20_000 });
+    const [bot] = (await get('/bots')).items;
+    expect(bot.lastHeartbeatAt).toBeTruthy();
+
+    // Someone adds the bot to a group in Telegram: the chat appears without anyone typing its id.
+    const { chat: group } = telegram.botAddedToGroup({
+      token: tgBot.token,
+      chat: { type: 'group', title: 'Aurora night shift' },
+    });
+    for (let i = 0; (await get('/chats')).total === 0; i++) {
+      expect(i, 'the group never showed up').toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto('/#/chats');
+    await page.getByRole('cell', { name: 'Aurora night shift' }).waitFor();
+    await page.getByRole('cell', { name: String(group.id) }).waitFor();
+    await shot(page, 'chats-en', { docs: true });
+
+    // A test message from the bot's page.
+    await page.goto(`/#/bots/${bot.id}/show`);
+    await page.locator('.ra-input-chatId input').click();
+    await page.getByRole('option', { name: 'Aurora night shift' }).click();
+    await fill(page, { text: 'Radio check from the night manager' });
+    await page.getByRole('button', { name: 'Send' }).click();
+    const [message] = await telegram.waitForMessages(1, { chatId: group.id, timeoutMs: 15_000 });
+    expect(message!.plainText).toBe('Radio check from the night manager');
+    await shot(page, 'bot-en', { docs: true });
+
+    await page.getByRole('button', { name: 'Stop' }).first().click();
+    await page.getByTestId('status-stopped').waitFor({ timeout: 20_000 });
+    expect((await get(`/bots/${bot.id}`)).status).toBe('stopped');
+    expect(failuresOf(page)).toEqual([]);
+  });
+});
