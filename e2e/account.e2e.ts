@@ -55,7 +55,7 @@ describe('account', () => {
 
     await logOut(page);
     expect(await page.evaluate(() => localStorage.getItem('notifypro.token'))).toBeNull();
-    await shot(page, 'login-en', { docs: true });
+    await shot(page, 'login-en');
 
     // A wrong password is refused with the server's message, and the form stays.
     await input(page, 'email').fill(account.email);
@@ -99,6 +99,6 @@ describe('account', () => {
     const { page } = await sys.newPage({ locale: 'ru-RU' });
     await page.goto('/#/login');
     await page.getByRole('button', { name: 'Войти' }).waitFor();
-    await shot(page, 'login-ru', { docs: true });
+    await shot(page, 'login-ru');
   });
 });

@@ -44,7 +44,7 @@ describe('bots and chats', () => {
     await page.goto('/#/chats');
     await page.getByRole('cell', { name: 'Aurora night shift' }).waitFor();
     await page.getByRole('cell', { name: String(group.id) }).waitFor();
-    await shot(page, 'chats-en', { docs: true });
+    await shot(page, 'chats-en');
 
     // A test message from the bot's page.
     await page.goto(`/#/bots/${bot.id}/show`);
@@ -54,7 +54,7 @@ describe('bots and chats', () => {
     await page.getByRole('button', { name: 'Send' }).click();
     const [message] = await telegram.waitForMessages(1, { chatId: group.id, timeoutMs: 15_000 });
     expect(message!.plainText).toBe('Radio check from the night manager');
-    await shot(page, 'bot-en', { docs: true });
+    await shot(page, 'bot-en');
 
     await page.getByRole('button', { name: 'Stop' }).first().click();
     await page.getByTestId('status-stopped').waitFor({ timeout: 20_000 });

@@ -148,7 +148,12 @@ export async function startSystem(
     worker,
     browser,
     async newPage({ locale = 'en-US', viewport = { width: 1280, height: 800 } } = {}) {
-      const context = await browser.newContext({ baseURL: baseUrl, locale, viewport });
+      const context = await browser.newContext({
+        baseURL: baseUrl,
+        locale,
+        viewport,
+        reducedMotion: 'reduce',
+      });
       context.setDefaultTimeout(10_000);
       contexts.push(context);
       const page = await context.newPage();

@@ -99,7 +99,7 @@ describe('mailbox', () => {
       .first()
       .waitFor();
     await page.getByTestId('status-error').first().waitFor();
-    await shot(page, 'logs-en', { docs: true });
+    await shot(page, 'logs-en');
     await page.goto(`/#/mailboxes/${created.id}/show`);
 
     // Fix the password on the edit page; now the test logs in.
@@ -143,7 +143,7 @@ describe('mailbox', () => {
     await page.getByTestId('status-sent').first().waitFor();
     await page.goto('/#/');
     await page.getByText('100.0%').first().waitFor();
-    await shot(page, 'dashboard-en', { docs: true });
+    await shot(page, 'dashboard-en');
     expect(failuresOf(page)).toEqual([]);
   });
 });

@@ -53,7 +53,7 @@ describe('UI settings', () => {
     expect(dark).not.toBe(light);
     await page.goto('/#/');
     await page.getByText('Failing now').waitFor();
-    await shot(page, 'dashboard-dark-en', { docs: true });
+    await shot(page, 'dashboard-dark-en');
 
     // A member's own toggle wins over the organization's default, and is remembered.
     await page.getByRole('button', { name: 'Toggle light/dark mode' }).click();
@@ -66,7 +66,7 @@ describe('UI settings', () => {
     await page.goto('/#/audit-log');
     await page.getByRole('cell', { name: 'organization.update' }).first().waitFor();
     await page.getByRole('cell', { name: account.email }).first().waitFor();
-    await shot(page, 'audit-log-en', { docs: true });
+    await shot(page, 'audit-log-en');
     expect(failuresOf(page)).toEqual([]);
   });
 });

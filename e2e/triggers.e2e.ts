@@ -89,7 +89,7 @@ describe('webhook → rule → delivery', () => {
     // The live preview renders the sample event with the new template.
     await page.getByText('paid:  EUR', { exact: false }).first().waitFor();
     await page.getByText('Disk space low on db-1').first().waitFor();
-    await shot(page, 'rule-editor-en', { docs: true });
+    await shot(page, 'rule-editor-en');
     await page.locator('button[type="submit"]').click();
     await expectNotice(page, /created/i);
 
@@ -145,14 +145,14 @@ describe('webhook → rule → delivery', () => {
     // Where it went: a queued delivery to the group.
     await page.getByText('Shop: paid orders').first().waitFor();
     await page.getByTestId('status-queued').first().waitFor();
-    await shot(page, 'event-en', { docs: true });
+    await shot(page, 'event-en');
 
     await page.goto('/#/deliveries');
     await page.getByRole('cell', { name: 'Shop: paid orders' }).first().waitFor();
     const deliveries = (await api('/deliveries')).items;
     expect(deliveries).toHaveLength(1);
     expect(deliveries[0]).toMatchObject({ chatId: chat.id, status: 'queued' });
-    await shot(page, 'deliveries-en', { docs: true });
+    await shot(page, 'deliveries-en');
 
     // The webhook page lists its calls.
     await page.goto(`/#/webhooks/${rule.sources.webhookIds[0]}/show`);
@@ -192,7 +192,7 @@ describe('webhook → rule → delivery', () => {
     await choose(page, 'format', 'HTML');
     // The preview renders Telegram HTML.
     await page.getByText('Room 214: water leak reported, plumber on call').waitFor();
-    await shot(page, 'notification-send-en', { docs: true });
+    await shot(page, 'notification-send-en');
     await page.locator('button[type="submit"]').click();
 
     await page.getByText('Room 214: water leak reported').first().waitFor();

@@ -85,14 +85,15 @@ export async function expectNotice(page: Page, text: string | RegExp): Promise<v
  * ordinary test run leaves the tree clean.
  * Waits for react-admin's loading indicator to go first.
  */
-export async function shot(page: Page, name: string, opts: { docs?: boolean } = {}) {
+export async function shot(page: Page, name: string, opts: { docs?: boolean; dir?: string } = {}) {
   await page
     .locator('.MuiLinearProgress-root, [role="progressbar"]')
     .first()
     .waitFor({ state: 'hidden' })
     .catch(() => {});
-  mkdirSync(artifactDir, { recursive: true });
-  await page.screenshot({ path: path.join(artifactDir, `${name}.png`) });
+  const dir = path.join(artifactDir, opts.dir ?? '');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `${name}.png`) });
   if (opts.docs && process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(screenshotDir, { recursive: true });
     await page.screenshot({ path: path.join(screenshotDir, `${name}.png`) });
