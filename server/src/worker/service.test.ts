@@ -164,6 +164,27 @@ describe('worker', () => {
     expect(idles.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('falls back to polling at the interval when the server offers no IDLE', async () => {
+    const noIdle = await startDovecot({
+      ssl: false,
+      users: { plain: 'pw' },
+      extraConfig: 'imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS',
+    });
+    try {
+      const { mb } = await newMailbox('imap', { port: noIdle.imapPort, username: 'plain' });
+      await worker.rescan();
+      await connected(mb.id);
+      await noIdle.append('plain', mail('polled without idle'));
+      await delivered('polled without idle');
+      const mine = traceLines.filter((l) => l.includes(`"mailboxId":"${mb.id}"`));
+      expect(mine.some((l) => /"msg":"\w+ IDLE"/.test(l))).toBe(false);
+      expect(mine.filter((l) => /"msg":"\w+ NOOP"/.test(l)).length).toBeGreaterThanOrEqual(2);
+      await t.deps.db.delete(mailboxes).where(eq(mailboxes.id, mb.id));
+    } finally {
+      await noIdle.destroy();
+    }
+  });
+
   it('marks mail \\Seen when the mailbox asks, and polls in poll mode', async () => {
     const { user, mb } = await newMailbox('imap', { markSeen: true, mode: 'poll' });
     await worker.rescan();
