@@ -120,4 +120,37 @@ describe('staff and roles', () => {
     expect(failuresOf(owner)).toEqual([]);
     expect(failuresOf(page)).toEqual([]);
   });
+
+  it('creates an API key that is shown once and works, then revokes it', async () => {
+    const sys = system();
+    const { page } = await sys.newPage();
+    await signUp(page, newAccount('admin'));
+    await page.goto('/#/api-keys/create');
+    await fill(page, { name: 'Shop backend' });
+    await choose(page, 'role', /^Operator$/);
+    await page.locator('button[type="submit"]').click();
+    const key = (await page.getByTestId('secret-value').first().textContent())!.trim();
+    expect(key).toMatch(/^npk_/);
+    // The usage example on the page works as shown.
+    const curl = (await page.getByTestId('secret-value').nth(1).textContent())!;
+    const url = curl.match(/(http:\/\/\S+)/)![1]!;
+    const use = async () => {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+      await res.text();
+      return res.status;
+    };
+    expect(await use()).toBe(200);
+
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('cell', { name: 'Shop backend' }).waitFor();
+    expect(await page.getByText(key).count()).toBe(0);
+    await page.getByRole('button', { name: 'Revoke' }).click();
+    await page
+      .getByRole('dialog')
+      .getByRole('button', { name: /confirm/i })
+      .click();
+    await page.getByRole('cell', { name: 'Shop backend' }).waitFor({ state: 'detached' });
+    expect(await use()).toBe(401);
+    expect(failuresOf(page)).toEqual([]);
+  });
 });

@@ -20,6 +20,7 @@ import { DateTimeField } from '../components/DateTime';
 import { ListActions } from '../components/Actions';
 import { SecretValue } from '../components/SecretValue';
 import { useCan } from '../components/useCan';
+import { session } from '../providers/session';
 import { useRoleChoices } from './members';
 
 function RevokeButton() {
@@ -84,9 +85,10 @@ export function ApiKeyCreate() {
           <Typography variant="body2" color="text.secondary">
             {translate('np.apiKeys.usage')}
           </Typography>
+          {/* A key works only inside its organization (not on /me): the example lists its chats. */}
           <SecretValue
             label="curl"
-            value={`curl -H 'Authorization: Bearer ${String(created.key ?? '')}' ${window.location.origin}/api/v1/me`}
+            value={`curl -H 'Authorization: Bearer ${String(created.key ?? '')}' ${window.location.origin}/api/v1/orgs/${session.getOrgId() ?? ''}/chats`}
           />
           <Button variant="contained" sx={{ mt: 2 }} onClick={() => redirect('list', 'api-keys')}>
             {translate('np.common.done')}
