@@ -23,7 +23,15 @@ describe('bots and chats', () => {
       (await sys.t.request({ method: 'GET', url: `/api/v1/orgs/${orgId}${url}`, token })).json();
 
     await page.goto('/#/bots/create');
-    await fill(page, { name: 'Front desk bot', token: tgBot.token });
+    // The form checks the token's shape before sending; Telegram's refusal lands on the field.
+    await fill(page, { name: 'Front desk bot', token: 'not a token' });
+    await page.locator('button[type="submit"]').click();
+    await page.getByText('A bot token looks like 123456789:AAH…').waitFor();
+    await fill(page, { token: '123456789:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' });
+    await page.locator('button[type="submit"]').click();
+    await page.locator('.ra-input-token .Mui-error').first().waitFor();
+    expect(await page.locator('.ra-input-token').textContent()).toContain('Unauthorized');
+    await fill(page, { token: tgBot.token });
     await choose(page, 'mode', 'Long polling');
     await page.locator('button[type="submit"]').click();
     await page.getByText('@aurora_frontdesk_bot').waitFor();
@@ -59,6 +67,9 @@ describe('bots and chats', () => {
     await page.getByRole('button', { name: 'Stop' }).first().click();
     await page.getByTestId('status-stopped').waitFor({ timeout: 20_000 });
     expect((await get(`/bots/${bot.id}`)).status).toBe('stopped');
-    expect(failuresOf(page)).toEqual([]);
+    // The one refusal was the unknown token.
+    expect(failuresOf(page)).toEqual([
+      { status: 400, method: 'POST', path: `/api/v1/orgs/${orgId}/bots` },
+    ]);
   });
 });

@@ -110,5 +110,30 @@ describe('screenshots', () => {
       }
       expect(failuresOf(page)).toEqual([]);
     }
+
+    // A phone: lists become one line per record and nothing is wider than the screen.
+    const { context, page } = await sys.newPage({ viewport: { width: 390, height: 844 } });
+    await context.addInitScript(
+      ({ token, orgId }) => {
+        localStorage.setItem('notifypro.token', token);
+        localStorage.setItem('notifypro.orgId', orgId);
+        localStorage.setItem('RaStore.locale', JSON.stringify('ru'));
+      },
+      { token, orgId },
+    );
+    for (const screen of screens.filter((s) => ['dashboard', 'events', 'rule'].includes(s.name))) {
+      await page.goto(`/#${screen.path}`);
+      await page.getByText(screen.ready).first().waitFor();
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      expect(overflow, `${screen.name} is wider than a phone`).toBeLessThanOrEqual(0);
+      if (screen.name === 'events') expect(await page.locator('table').count()).toBe(0);
+      await shot(page, `${screen.name}-ru-phone`, {
+        docs: screen.name === 'events',
+        dir: 'screens',
+      });
+    }
+    expect(failuresOf(page)).toEqual([]);
   });
 });
