@@ -67,6 +67,13 @@ describe('account', () => {
     await logIn(page, account.email, account.password);
     await page.getByText('Failing now').waitFor();
     await page.getByText('Everything works.').waitFor();
+
+    // The installation's first account is its superadmin: every organization, the system log.
+    await page.getByRole('menuitem', { name: 'All organizations' }).click();
+    await page.getByRole('cell', { name: 'Hotel Aurora — Annex' }).waitFor();
+    await page.getByRole('cell', { name: account.organizationName }).waitFor();
+    await page.getByRole('menuitem', { name: 'System log' }).click();
+    await page.locator('.RaList-main').waitFor();
     // The one refusal was the wrong password.
     expect(failuresOf(page)).toEqual([{ status: 401, method: 'POST', path: '/api/v1/auth/login' }]);
   });
@@ -76,6 +83,14 @@ describe('account', () => {
     const { page } = await sys.newPage();
     await signUp(page, newAccount('lang'));
     await page.getByRole('menuitem', { name: 'Mailboxes' }).waitFor();
+    // Not the first account: no superadmin area, and the API hides it.
+    expect(await page.getByRole('menuitem', { name: 'All organizations' }).count()).toBe(0);
+    const admin = await sys.t.request({
+      method: 'GET',
+      url: '/api/v1/admin/orgs',
+      token: await sessionToken(page),
+    });
+    expect(admin.statusCode).toBe(404);
 
     await page.getByTestId('language-switcher').click();
     await page.getByRole('menuitem', { name: 'Русский' }).click();
