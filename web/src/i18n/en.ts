@@ -63,6 +63,8 @@ export const en = {
       sent: 'Sent',
       latency_p50: 'Latency p50',
       latency_p95: 'Latency p95',
+      unit_ms: 'ms',
+      unit_s: 's',
       deliveries_per_day: 'Deliveries per day',
       no_data: 'Nothing delivered in this period yet.',
       stats_error: 'Statistics are unavailable: %{error}',

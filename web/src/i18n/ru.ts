@@ -70,6 +70,8 @@ export const ru: Messages = {
       sent: 'Отправлено',
       latency_p50: 'Задержка p50',
       latency_p95: 'Задержка p95',
+      unit_ms: 'мс',
+      unit_s: 'с',
       deliveries_per_day: 'Доставки по дням',
       no_data: 'За этот период ещё ничего не доставлено.',
       stats_error: 'Статистика недоступна: %{error}',

@@ -153,6 +153,7 @@ function FailingNow() {
 export function Dashboard() {
   const translate = useTranslate();
   const { stats, error } = useStats();
+  const units = { ms: translate('np.dashboard.unit_ms'), s: translate('np.dashboard.unit_s') };
   const pct = stats?.successRate == null ? '—' : `${(stats.successRate * 100).toFixed(1)}%`;
   return (
     <Box sx={{ mt: 1 }}>
@@ -179,13 +180,13 @@ export function Dashboard() {
         <Grid size={{ xs: 6, md: 3 }}>
           <Metric
             label={translate('np.dashboard.latency_p50')}
-            value={formatMs(stats?.latencyP50Ms ?? null)}
+            value={formatMs(stats?.latencyP50Ms ?? null, units)}
           />
         </Grid>
         <Grid size={{ xs: 6, md: 3 }}>
           <Metric
             label={translate('np.dashboard.latency_p95')}
-            value={formatMs(stats?.latencyP95Ms ?? null)}
+            value={formatMs(stats?.latencyP95Ms ?? null, units)}
           />
         </Grid>
         <Grid size={{ xs: 12, md: 8 }}>

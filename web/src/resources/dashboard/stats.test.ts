@@ -33,5 +33,7 @@ describe('normalizeStats', () => {
       '1.5 s',
       '65 s',
     ]);
+    expect(formatMs(1530, { ms: 'мс', s: 'с' })).toBe('1.5 с');
+    expect(formatMs(12, { ms: 'мс', s: 'с' })).toBe('12 мс');
   });
 });

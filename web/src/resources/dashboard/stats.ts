@@ -75,11 +75,15 @@ export function normalizeStats(raw: unknown): DashboardStats {
   };
 }
 
-export function formatMs(ms: number | null): string {
+/** Milliseconds for people: `12 ms`, `1.5 s`, `65 s`; `units` carries the translated unit names. */
+export function formatMs(
+  ms: number | null,
+  units: { ms: string; s: string } = { ms: 'ms', s: 's' },
+): string {
   if (ms === null) return '—';
   return ms >= 10_000
-    ? `${(ms / 1000).toFixed(0)} s`
+    ? `${(ms / 1000).toFixed(0)} ${units.s}`
     : ms >= 1000
-      ? `${(ms / 1000).toFixed(1)} s`
-      : `${Math.round(ms)} ms`;
+      ? `${(ms / 1000).toFixed(1)} ${units.s}`
+      : `${Math.round(ms)} ${units.ms}`;
 }
