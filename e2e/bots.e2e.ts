@@ -10,7 +10,7 @@ import { choose, currentOrgId, fill, newAccount, sessionToken, shot, signUp } fr
 const system = useSystem({ telegram: true, bots: true });
 
 describe('bots and chats', () => {
-  it('starts a bot, picks up the group it is added to, sends a test message, and stops', async () => {
+  it('starts a bot, picks up the group it is added to, sends a test message, retries a failed delivery, and stops', async () => {
     const sys = system();
     const telegram = sys.telegram!;
     const tgBot = telegram.addBot({ username: 'aurora_frontdesk_bot', firstName: 'Aurora desk' });
@@ -64,6 +64,40 @@ describe('bots and chats', () => {
     expect(message!.plainText).toBe('Radio check from the night manager');
     await shot(page, 'bot-en');
 
+    // Telegram refuses the next message for good: the delivery fails; Retry from its page sends it.
+    telegram.failNext({
+      token: tgBot.token,
+      method: 'sendMessage',
+      fault: {
+        type: 'http',
+        status: 400,
+        description: 'Bad Request: wrong parameter action in request',
+      },
+    });
+    const post = await sys.t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${orgId}/notifications`,
+      token,
+      payload: { text: 'Second radio check', chatIds: [(await get('/chats')).items[0].id] },
+    });
+    expect(post.statusCode).toBe(202);
+    const notificationId = post.json().id;
+    for (
+      let i = 0;
+      (await get(`/notifications/${notificationId}`)).deliveries[0].status !== 'failed';
+      i++
+    ) {
+      expect(i, 'the delivery never failed').toBeLessThan(150);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.goto(`/#/notifications/${notificationId}/show`);
+    await page.getByText('wrong parameter action').first().waitFor();
+    await page.getByRole('button', { name: 'Retry' }).click();
+    const messages = await telegram.waitForMessages(2, { chatId: group.id, timeoutMs: 15_000 });
+    expect(messages[1]!.plainText).toBe('Second radio check');
+    await page.getByTestId('status-sent').waitFor({ timeout: 15_000 });
+
+    await page.goto(`/#/bots/${bot.id}/show`);
     await page.getByRole('button', { name: 'Stop' }).first().click();
     await page.getByTestId('status-stopped').waitFor({ timeout: 20_000 });
     expect((await get(`/bots/${bot.id}`)).status).toBe('stopped');
