@@ -122,37 +122,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     telegramUploadLimitBytes: e.TELEGRAM_UPLOAD_LIMIT_BYTES,
   };
 }
-
-const runnerEnvSchema = z.object({
-  INTERNAL_API_URL: z.string().url(),
-  NOTIFYPRO_RUNNER_TOKEN: z.string().startsWith('npr_'),
-  TELEGRAM_API_ROOT: z.string().url().default('https://api.telegram.org'),
-  LOG_LEVEL: envSchema.shape.LOG_LEVEL,
-  RUNNER_HEARTBEAT_SECONDS: envSchema.shape.RUNNER_HEARTBEAT_SECONDS,
-});
-
-/** A bot runner's configuration: its api, its credential, Telegram. Nothing else (no database). */
-export type RunnerConfig = {
-  internalApiUrl: string;
-  runnerToken: string;
-  telegramApiRoot: string;
-  logLevel: Config['logLevel'];
-  heartbeatSeconds: number;
-};
-
-export function loadRunnerConfig(env: NodeJS.ProcessEnv = process.env): RunnerConfig {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
-  const parsed = runnerEnvSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid runner configuration:\n${lines.join('\n')}`);
-  }
-  const e = parsed.data;
-  return {
-    internalApiUrl: e.INTERNAL_API_URL.replace(/\/$/, ''),
-    runnerToken: e.NOTIFYPRO_RUNNER_TOKEN,
-    telegramApiRoot: e.TELEGRAM_API_ROOT.replace(/\/$/, ''),
-    logLevel: e.LOG_LEVEL,
-    heartbeatSeconds: e.RUNNER_HEARTBEAT_SECONDS,
-  };
-}

@@ -2,7 +2,7 @@
  * The bot runner's own entry point, kept apart from main.ts so that a runner process loads
  * grammY and its internal-API client only — not Fastify, Drizzle or the mail stack.
  */
-import { loadRunnerConfig } from '../config.js';
+import { loadRunnerConfig } from './config.js';
 import { createLogger } from '../logger.js';
 import { createRunnerApi } from './internal-api.js';
 import { startRunner } from './runner.js';

@@ -1,3 +1,4 @@
+import { httpRequest } from './http-client.js';
 import type { ClaimedDelivery, DeliveryResult, InternalApi } from './sender.js';
 
 /** The api answered 401: this runner's credential was replaced (a newer runner took over) or revoked. */
@@ -57,57 +58,62 @@ export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi
     body?: unknown,
     signal?: AbortSignal,
   ) => {
-    const res = await fetch(`${baseUrl}/internal/v1${path}`, {
-      method,
+    const res = await httpRequest(method, `${baseUrl}/internal/v1${path}`, {
       headers: {
         authorization: `Bearer ${runnerToken}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
-      body: body === undefined ? null : JSON.stringify(body),
-      signal: signal ?? null,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
     });
     if (res.status === 401) throw new RunnerSupersededError();
-    if (!res.ok) throw new Error(`internal API ${path}: ${res.status} ${await res.text()}`);
-    return res.status === 204 ? null : ((await res.json()) as unknown);
+    if (res.status < 200 || res.status >= 300)
+      throw new Error(`internal API ${path}: ${res.status} ${res.body.toString('utf8')}`);
+    return res;
+  };
+  const json = async (
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ) => {
+    const res = await call(method, path, body, signal);
+    return res.status === 204 || !res.body.length
+      ? null
+      : (JSON.parse(res.body.toString('utf8')) as unknown);
   };
   return {
-    bot: async () => (await call('GET', '/runner/bot')) as RunnerBot,
+    bot: async () => (await json('GET', '/runner/bot')) as RunnerBot,
     heartbeat: async (status, error) =>
-      (await call('POST', '/runner/heartbeat', { status, error })) as { enabled: boolean },
+      (await json('POST', '/runner/heartbeat', { status, error })) as { enabled: boolean },
     storeUpdates: async (updates) =>
-      ((await call('POST', '/runner/updates', { updates })) as { stored: number }).stored,
+      ((await json('POST', '/runner/updates', { updates })) as { stored: number }).stored,
     claimUpdates: async (limit, waitMs, signal) =>
       (
-        (await call('POST', '/runner/updates/claim', { limit, waitMs }, signal)) as {
+        (await json('POST', '/runner/updates/claim', { limit, waitMs }, signal)) as {
           updates: Update[];
         }
       ).updates,
     updatesDone: async (updateIds) => {
-      await call('POST', '/runner/updates/done', { updateIds });
+      await json('POST', '/runner/updates/done', { updateIds });
     },
     chatSeen: async (input) => {
-      await call('POST', '/runner/chats/seen', input);
+      await json('POST', '/runner/chats/seen', input);
     },
     chatMigrated: async (fromChatId, toChatId) => {
-      await call('POST', '/runner/chats/migrate', { fromChatId, toChatId });
+      await json('POST', '/runner/chats/migrate', { fromChatId, toChatId });
     },
-    chatSummary: async (id) => (await call('GET', `/runner/chats/${id}/summary`)) as ChatSummary,
-    claim: async (limit, waitMs) =>
+    chatSummary: async (id) => (await json('GET', `/runner/chats/${id}/summary`)) as ChatSummary,
+    claim: async (limit, waitMs, signal?: AbortSignal) =>
       (
-        (await call('POST', '/deliveries/claim', { limit, waitMs })) as {
+        (await json('POST', '/deliveries/claim', { limit, waitMs }, signal)) as {
           deliveries: ClaimedDelivery[];
         }
       ).deliveries,
     report: async (id: string, result: DeliveryResult) => {
-      await call('POST', `/deliveries/${id}/result`, result);
+      await json('POST', `/deliveries/${id}/result`, result);
     },
-    attachment: async (id: string) => {
-      const res = await fetch(`${baseUrl}/internal/v1/attachments/${id}`, {
-        headers: { authorization: `Bearer ${runnerToken}` },
-      });
-      if (res.status === 401) throw new RunnerSupersededError();
-      if (!res.ok) throw new Error(`internal API attachment ${id}: ${res.status}`);
-      return new Uint8Array(await res.arrayBuffer());
-    },
+    attachment: async (id: string) =>
+      new Uint8Array((await call('GET', `/attachments/${id}`)).body),
   };
 }

@@ -16,13 +16,17 @@ export const RunnerExit = {
   superseded: 79,
 } as const;
 
+/** Waits ms, or until the signal aborts; leaves no listener behind (the loops sleep forever). */
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
   });
 
 export type RunnerOptions = {
@@ -74,6 +78,7 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
       await bot.init();
     } catch (err) {
       if (!fatal(err)) throw err;
+      await api.heartbeat('error', lastError).catch(() => {});
       return exitCode;
     }
     bot.use(botHandlers(api));
@@ -169,7 +174,8 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
             // The runner's signal ends a waiting claim at once when the runner stops.
             return await api.claim(limit, waitMs, signal);
           } catch (err) {
-            if (!signal.aborted) fatal(err);
+            if (signal.aborted) return []; // stopping: not a failure
+            fatal(err);
             throw err;
           }
         },
@@ -183,6 +189,8 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
 
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
     await Promise.allSettled([...loops, delivery.stop()]);
+    // Last word, after every loop is done: no in-flight 'running' heartbeat can overwrite it.
+    if (exitCode === RunnerExit.badToken) await api.heartbeat('error', lastError).catch(() => {});
     return exitCode;
   })().catch((err: unknown) => {
     if (err instanceof RunnerSupersededError) return RunnerExit.superseded;

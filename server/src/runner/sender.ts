@@ -1,7 +1,7 @@
 import { InputFile, type Api } from 'grammy';
 import { classifySendError, type SendFailure } from '../telegram/errors.js';
 import { RateLimiter, defaultRateLimits, type RateLimits } from '../telegram/rate-limiter.js';
-import { escapeHtml, telegramPlainText } from '../telegram/render.js';
+import { escapeHtml, telegramPlainText } from '../telegram/html.js';
 import { CAPTION_LIMIT, MESSAGE_LIMIT, splitTelegramHtml } from '../telegram/split.js';
 
 /** A file of a claimed delivery; its bytes come from the internal API. */

@@ -8,17 +8,11 @@
  */
 import { Parser } from 'htmlparser2';
 import { Marked } from 'marked';
+import { escapeHtml } from './html.js';
+
+export { escapeHtml, telegramPlainText } from './html.js';
 
 export type MessageFormat = 'text' | 'html' | 'markdown';
-
-/** Escapes text for Telegram HTML (also safe inside a double-quoted attribute). */
-export function escapeHtml(s: string): string {
-  return s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;');
-}
 
 // C0 controls other than tab and newline, and lone surrogates, never reach Telegram.
 const unsendable =
@@ -299,20 +293,4 @@ export function htmlToTelegram(html: string, options: { document?: boolean } = {
 /** Drops leading and trailing whitespace as Telegram would, keeping the tags around it. */
 function trimTelegramHtml(html: string): string {
   return html.replace(/^((?:<[^>]+>)*)\s+/, '$1').replace(/\s+((?:<\/[^>]+>)*)$/, '$1');
-}
-
-/** The text Telegram shows for Telegram HTML (tags removed, entities decoded): the plain-text fallback. */
-export function telegramPlainText(html: string): string {
-  return html
-    .replace(/<[^>]*>/g, '')
-    .replace(/&(#x[0-9a-f]+|#\d+|lt|gt|amp|quot);/gi, (_m, e: string) => {
-      const k = e.toLowerCase();
-      if (k === 'lt') return '<';
-      if (k === 'gt') return '>';
-      if (k === 'amp') return '&';
-      if (k === 'quot') return '"';
-      return String.fromCodePoint(
-        k.startsWith('#x') ? parseInt(k.slice(2), 16) : parseInt(k.slice(1), 10),
-      );
-    });
 }

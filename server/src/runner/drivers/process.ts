@@ -11,9 +11,14 @@ function runnerCommand(): { args: string[] } {
 
 /** Each runner is its own child process: a crash, a leak or a hang stays in it. */
 export function createProcessDriver(
-  options: { stopGraceMs?: number; inheritOutput?: boolean } = {},
+  options: {
+    stopGraceMs?: number;
+    inheritOutput?: boolean;
+    /** Node arguments that run a runner entry (default: this build's own entry). */
+    args?: string[];
+  } = {},
 ): RunnerDriver {
-  const { args } = runnerCommand();
+  const args = options.args ?? runnerCommand().args;
   return {
     name: 'process',
     async start(spec: RunnerSpec): Promise<RunnerHandle> {
