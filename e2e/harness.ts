@@ -154,7 +154,8 @@ export async function startSystem(
         viewport,
         reducedMotion: 'reduce',
       });
-      context.setDefaultTimeout(10_000);
+      // Generous: two cores shared by the api, PostgreSQL, Chromium and runner processes.
+      context.setDefaultTimeout(20_000);
       contexts.push(context);
       const page = await context.newPage();
       const failures: ApiFailure[] = [];

@@ -145,10 +145,12 @@ describe('staff and roles', () => {
     await page.getByRole('cell', { name: 'Shop backend' }).waitFor();
     expect(await page.getByText(key).count()).toBe(0);
     await page.getByRole('button', { name: 'Revoke' }).click();
+    const revoked = page.waitForResponse((r) => r.request().method() === 'DELETE');
     await page
       .getByRole('dialog')
       .getByRole('button', { name: /confirm/i })
       .click();
+    expect((await revoked).status()).toBe(204);
     await page.getByRole('cell', { name: 'Shop backend' }).waitFor({ state: 'detached' });
     expect(await use()).toBe(401);
     expect(failuresOf(page)).toEqual([]);

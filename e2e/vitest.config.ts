@@ -7,7 +7,7 @@ export default defineConfig({
   test: {
     include: ['**/*.e2e.ts'],
     globalSetup: ['../server/test/global-setup.ts'],
-    testTimeout: 60_000,
+    testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: 'forks',
     // Two cores: one file at a time would waste the second, more would starve Chromium.
