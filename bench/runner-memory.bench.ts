@@ -10,7 +10,10 @@ import { connectDatabase } from '../server/src/db/client.js';
 import { runMigrations } from '../server/src/db/migrate.js';
 import { supervisorToken } from '../server/src/http/access.js';
 import { createLogger } from '../server/src/logger.js';
-import { createProcessDriver } from '../server/src/runner/drivers/process.js';
+import {
+  createProcessDriver,
+  defaultRunnerNodeFlags,
+} from '../server/src/runner/drivers/process.js';
 import { createSupervisorApi, startSupervisor } from '../server/src/runner/supervisor.js';
 import { startFakeTelegram } from '../server/test/fake-telegram/server.js';
 import type { Bench, BenchRow } from './run.js';
@@ -48,16 +51,29 @@ const bench: Bench = {
       ],
       { cwd: server },
     );
+    // BENCH_RUNNER_NODE_FLAGS: compare other V8 flags against the product's defaults.
+    const extra = process.env.BENCH_RUNNER_NODE_FLAGS?.split(' ').filter(Boolean);
+    const compiled = [`${outDir}/runner/entry.js`];
     const variants = [
-      { label: 'compiled', args: [`${outDir}/runner/entry.js`] },
-      { label: 'tsx', args: ['--import', 'tsx', `${server}src/runner/entry.ts`] },
+      {
+        label: `compiled (${defaultRunnerNodeFlags.join(' ')})`,
+        flags: defaultRunnerNodeFlags,
+        args: compiled,
+      },
+      { label: 'compiled, no flags', flags: [], args: compiled },
+      ...(extra ? [{ label: `compiled ${extra.join(' ')}`, flags: extra, args: compiled }] : []),
+      {
+        label: `tsx (${defaultRunnerNodeFlags.join(' ')})`,
+        flags: defaultRunnerNodeFlags,
+        args: ['--import', 'tsx', `${server}src/runner/entry.ts`],
+      },
     ];
-    for (const variant of variants) rows.push(...(await measure(variant.label, variant.args)));
+    for (const v of variants) rows.push(...(await measure(v.label, v.flags, v.args)));
     return rows;
   },
 };
 
-async function measure(label: string, args: string[]): Promise<BenchRow[]> {
+async function measure(label: string, nodeFlags: string[], args: string[]): Promise<BenchRow[]> {
   const name = `np_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -104,7 +120,7 @@ async function measure(label: string, args: string[]): Promise<BenchRow[]> {
     const org = `/orgs/${signup.organization.id}`;
     const supervisor = startSupervisor({
       api: createSupervisorApi(base, supervisorToken(deps.secrets)),
-      driver: createProcessDriver({ args }),
+      driver: createProcessDriver({ nodeFlags, args }),
       log: createLogger('silent'),
       runnerEnv: { INTERNAL_API_URL: base, TELEGRAM_API_ROOT: fake.apiRoot, LOG_LEVEL: 'warn' },
       reconcileMs: 200,

@@ -2,6 +2,13 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { RunnerDriver, RunnerExitInfo, RunnerHandle, RunnerSpec } from './driver.js';
 
+/**
+ * V8 flags for runner processes: a 1 MB young generation and no optimizing compiler. A runner
+ * waits on the network and sends at most ~30 messages/s, so interpreted code is plenty, and
+ * these keep it near 50 MB resident instead of ~65 (see docs/benchmarks.md, runner-memory).
+ */
+export const defaultRunnerNodeFlags = ['--max-semi-space-size=1', '--lite-mode'];
+
 /** The runner's entry: the built file next to this one, or the source through tsx. */
 function runnerCommand(): { args: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
@@ -16,9 +23,14 @@ export function createProcessDriver(
     inheritOutput?: boolean;
     /** Node arguments that run a runner entry (default: this build's own entry). */
     args?: string[];
+    /** Flags before the entry (default defaultRunnerNodeFlags). */
+    nodeFlags?: string[];
   } = {},
 ): RunnerDriver {
-  const args = options.args ?? runnerCommand().args;
+  const args = [
+    ...(options.nodeFlags ?? defaultRunnerNodeFlags),
+    ...(options.args ?? runnerCommand().args),
+  ];
   return {
     name: 'process',
     async start(spec: RunnerSpec): Promise<RunnerHandle> {
