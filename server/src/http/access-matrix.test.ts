@@ -37,6 +37,7 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'GET', url: '/api/v1/orgs/:orgId/notifications', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/notifications/:id', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/deliveries', minRole: 'viewer' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/deliveries/:id', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/deliveries/:id/retry', minRole: 'operator' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/stats', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/rules', minRole: 'viewer' },

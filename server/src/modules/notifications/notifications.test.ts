@@ -122,6 +122,20 @@ describe('notifications API', () => {
     });
     expect(retried.statusCode).toBe(200);
     expect(retried.json().status).toBe('queued');
+    const one = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${owner.orgId}/deliveries/${id}`,
+      token: owner.token,
+    });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id, chatId: chatIds[1], status: 'queued', attempts: 8 });
+    const other = await signup(t);
+    const foreign = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${other.orgId}/deliveries/${id}`,
+      token: other.token,
+    });
+    expect(foreign.statusCode).toBe(404);
   });
 });
 

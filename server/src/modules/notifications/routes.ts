@@ -253,6 +253,26 @@ export const notificationRoutes =
       },
     });
 
+    app.get('/orgs/:orgId/deliveries/:id', {
+      config: access.org('viewer'),
+      schema: {
+        tags: ['notifications'],
+        summary: 'One delivery (the SPA links each row of the deliveries list to it)',
+        params: orgParams.extend({ id: z.string().uuid() }),
+        response: { 200: delivery },
+      },
+      handler: async (request) => {
+        const [d] = await db
+          .select()
+          .from(deliveries)
+          .where(
+            and(eq(deliveries.orgId, orgOf(request).orgId), eq(deliveries.id, request.params.id)),
+          );
+        if (!d) throw notFound('Delivery');
+        return pickDelivery(d);
+      },
+    });
+
     app.post('/orgs/:orgId/deliveries/:id/retry', {
       config: access.org('operator'),
       schema: {
