@@ -9,7 +9,7 @@ import { ingestEvent, type IngestInput } from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { mailCredentials, type TokenRefreshDeps } from '../modules/mailboxes/credentials.js';
 import { LeaseLostError, type Mailbox } from './leases.js';
-import { logUnparseable, mailEventInput } from './mail-event.js';
+import { logUnparseable, MAX_MESSAGE_BYTES, mailEventInput } from './mail-event.js';
 
 /** The hops of one message through the worker (performance.now() milliseconds). */
 export type IngestTiming = {
@@ -31,6 +31,8 @@ export type SyncDeps = TokenRefreshDeps & {
   log?: MailLogger;
   /** Called after each message's commit (benchmarks, metrics). */
   onIngested?: (timing: IngestTiming) => void;
+  /** Read at most this much of one message (default MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
 };
 
 /** Opens an IMAP session for a stored mailbox, behind the SSRF guard. */
@@ -246,10 +248,16 @@ export async function catchUpImap(
     void tracked.finally(() => inFlight.delete(tracked));
   };
 
-  for await (const message of session.fetchSince(mb.lastUid ?? 0)) {
+  const maxBytes = deps.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+  for await (const message of session.fetchSince(mb.lastUid ?? 0, { maxBytes })) {
     if (signal?.aborted || failure) break; // the rest is fetched again next time
     const fetchedAt = performance.now();
-    const input = await mailEventInput(mb, message.raw, { uidValidity, uid: message.uid });
+    const input = await mailEventInput(
+      mb,
+      message.raw,
+      { uidValidity, uid: message.uid },
+      message.truncated ? { size: message.size } : undefined,
+    );
     batch.push({ message, input, fetchStartedAt, fetchedAt, parsedAt: performance.now() });
     // one mail commits at once; a backlog commits in batches (one transaction, one WAL flush)
     if (message.remaining === 0 || batch.length >= COMMIT_BATCH) {

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, ne, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { events, rules } from '../../db/schema.js';
 import { evaluateRules, type RuleEvent } from '../rules/engine.js';
@@ -36,6 +36,8 @@ export type IngestInput = RuleEvent & {
   error?: string | null;
   mailboxName?: string | null;
   attachments?: EventAttachment[];
+  /** The raw MIME of a mail, kept for the retention period (RAW_MAIL_RETENTION_DAYS). */
+  raw?: Buffer | null;
 };
 
 /**
@@ -68,10 +70,37 @@ export async function ingestEvent(
           body: input.body,
         },
         error: input.error ?? null,
+        raw: input.raw ?? null,
       })
       .onConflictDoNothing()
       .returning({ id: events.id });
     if (!row) return null;
+    // The same mail again under another UID (copied back, re-delivered, moved between
+    // folders): recorded, but it matches no rule a second time.
+    if (input.source === 'mail' && input.messageId && input.mailboxId) {
+      const [first] = await tx
+        .select({ id: events.id })
+        .from(events)
+        .where(
+          and(
+            eq(events.orgId, orgId),
+            eq(events.mailboxId, input.mailboxId),
+            eq(events.messageId, input.messageId),
+            ne(events.id, row.id),
+          ),
+        )
+        .limit(1);
+      if (first) {
+        await tx
+          .update(events)
+          .set({
+            payload: sql`${events.payload} || ${JSON.stringify({ duplicateOf: first.id })}::jsonb`,
+          })
+          .where(eq(events.id, row.id));
+        await inTx?.(tx);
+        return { eventId: row.id, matchedRuleIds: [], duplicateOf: first.id };
+      }
+    }
     const orgRules = await tx
       .select()
       .from(rules)

@@ -1,0 +1,110 @@
+import { asc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../../test/app.js';
+import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
+import { signup, type SignedUp } from '../../test/factories.js';
+import { chats, events, mailboxes, rules } from '../db/schema.js';
+import { catchUpImap, openMailboxSession } from './imap-sync.js';
+
+let dovecot: DovecotServer;
+let t: TestApp;
+let owner: SignedUp;
+
+beforeAll(async () => {
+  dovecot = await startDovecot({ users: { carol: 'pw' } });
+  t = await createTestApp({ MAIL_ALLOW_PRIVATE_HOSTS: 'true' });
+  owner = await signup(t);
+});
+afterAll(async () => {
+  await t?.close();
+  await dovecot?.stop();
+});
+
+describe('what the worker keeps of a mail', () => {
+  it('keeps the raw MIME, summarizes a huge message instead of dropping it, and matches a re-delivered Message-ID once', async () => {
+    const [mb] = await t.deps.db
+      .insert(mailboxes)
+      .values({
+        orgId: owner.orgId,
+        name: 'carol',
+        protocol: 'imap',
+        host: '127.0.0.1',
+        port: dovecot.imapPort,
+        security: 'none',
+        username: 'carol',
+        secretEncrypted: t.deps.secrets.encrypt('pw'),
+      })
+      .returning();
+    const [chat] = await t.deps.db
+      .insert(chats)
+      .values({ orgId: owner.orgId, telegramChatId: 42, type: 'private' })
+      .returning();
+    const [rule] = await t.deps.db
+      .insert(rules)
+      .values({ orgId: owner.orgId, name: 'all mail', targets: [{ chatId: chat!.id }] })
+      .returning();
+    const deps = {
+      db: t.deps.db,
+      secrets: t.deps.secrets,
+      allowPrivateHosts: true,
+      maxMessageBytes: 64 * 1024,
+    };
+    let session = await openMailboxSession(deps, mb!);
+    await catchUpImap(deps, mb!, session); // empty folder: the baseline
+    await session.close();
+
+    const small =
+      'From: a@example.com\r\nSubject: Order 17\r\nMessage-ID: <order-17@shop.test>\r\n\r\nTwo lamps.\r\n';
+    const attachment = Buffer.alloc(300 * 1024, 'x')
+      .toString('base64')
+      .replace(/.{76}/g, '$&\r\n');
+    const huge = [
+      'From: scanner@example.com',
+      'Subject: Scan 2026-12-03',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Your scan is attached.',
+      '--b1',
+      'Content-Type: application/pdf; name="scan.pdf"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      attachment,
+      '--b1--',
+      '',
+    ].join('\r\n');
+    await dovecot.append('carol', small);
+    await dovecot.append('carol', huge);
+    await dovecot.append('carol', small); // the same Message-ID again, under a new UID
+
+    const [fresh] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id));
+    session = await openMailboxSession(deps, fresh!);
+    expect(await catchUpImap(deps, fresh!, session)).toBe(3);
+    await session.close();
+
+    const rows = await t.deps.db
+      .select()
+      .from(events)
+      .where(eq(events.mailboxId, mb!.id))
+      .orderBy(asc(events.uid));
+    expect(rows).toHaveLength(3);
+    const [order, scan, again] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    expect(order.raw?.toString('utf8')).toBe(small);
+    expect(order.matchedRuleIds).toEqual([rule!.id]);
+
+    expect(scan.subject).toBe('Scan 2026-12-03');
+    expect(scan.error).toBeNull();
+    expect(String(scan.payload.text)).toContain('Your scan is attached.');
+    expect(String(scan.payload.text)).toMatch(
+      /This message is 0\.4 MB; only its first 0\.1 MB were read/,
+    );
+    expect(scan.raw!.length).toBe(64 * 1024);
+    expect(scan.matchedRuleIds).toEqual([rule!.id]);
+
+    expect(again.payload.duplicateOf).toBe(order.id);
+    expect(again.matchedRuleIds).toEqual([]);
+  });
+});
