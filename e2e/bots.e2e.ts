@@ -53,11 +53,19 @@ describe('bots and chats', () => {
     await page.getByRole('cell', { name: 'Aurora night shift' }).waitFor();
     await page.getByRole('cell', { name: String(group.id) }).waitFor();
     await shot(page, 'chats-en');
+    // Its page, and a rename.
+    await page.getByRole('cell', { name: 'Aurora night shift' }).click();
+    await page.getByRole('link', { name: 'Front desk bot' }).waitFor();
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await fill(page, { title: 'Aurora night shift (desk)' });
+    await page.locator('button[type="submit"]').click();
+    await page.getByText('Aurora night shift (desk)').first().waitFor();
+    expect((await get('/chats')).items[0].title).toBe('Aurora night shift (desk)');
 
     // A test message from the bot's page.
     await page.goto(`/#/bots/${bot.id}/show`);
     await page.locator('.ra-input-chatId input').click();
-    await page.getByRole('option', { name: 'Aurora night shift' }).click();
+    await page.getByRole('option', { name: 'Aurora night shift (desk)' }).click();
     await fill(page, { text: 'Radio check from the night manager' });
     await page.getByRole('button', { name: 'Send' }).click();
     const [message] = await telegram.waitForMessages(1, { chatId: group.id, timeoutMs: 15_000 });

@@ -140,7 +140,14 @@ describe('mailbox', () => {
     await shot(page, 'mail-event-en', { docs: true });
 
     await page.goto('/#/deliveries');
-    await page.getByTestId('status-sent').first().waitFor();
+    await page.getByTestId('status-sent').first().click();
+    // The delivery page: sent, to the group, with Telegram's message id.
+    await page.waitForURL(/#\/deliveries\/[^/]+\/show$/);
+    await page
+      .locator('.ra-field-telegramMessageIds')
+      .getByText(new RegExp(`^${sent!.message_id}$`))
+      .waitFor();
+    await page.getByText('Night desk').first().waitFor();
     await page.goto('/#/');
     await page.getByText('100.0%').first().waitFor();
     await shot(page, 'dashboard-en');

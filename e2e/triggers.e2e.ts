@@ -122,6 +122,18 @@ describe('webhook → rule → delivery', () => {
       .waitFor();
     await dialog.getByRole('button', { name: 'Close' }).click();
 
+    // Edit and save (a PATCH of what changed): the rule keeps its condition and target.
+    await fill(page, { priority: '50' });
+    await page.locator('button[type="submit"]').click();
+    await page.getByRole('cell', { name: 'Paid orders' }).waitFor();
+    const [edited] = (await api('/rules')).items;
+    expect(edited).toMatchObject({
+      priority: 50,
+      conditions: rule.conditions,
+      targets: rule.targets,
+      sources: rule.sources,
+    });
+
     // The shop calls the webhook: one paid order (matches), one pending (does not).
     for (const body of [
       { order: 'A-1002', status: 'paid', total: 75.5, subject: 'web shop' },

@@ -392,7 +392,7 @@ export const en = {
         lastError: 'Last error',
         sentAt: 'Sent',
         createdAt: 'Created',
-        telegramMessageId: 'Telegram message id',
+        telegramMessageIds: 'Telegram message ids',
       },
     },
     events: {

@@ -411,7 +411,7 @@ export const ru: Messages = {
         lastError: 'Последняя ошибка',
         sentAt: 'Отправлено',
         createdAt: 'Создано',
-        telegramMessageId: 'Id сообщения в Telegram',
+        telegramMessageIds: 'Id сообщений в Telegram',
       },
     },
     events: {

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import {
+  FunctionField,
   AutocompleteInput,
   List,
   ReferenceField,
@@ -124,7 +125,14 @@ export function DeliveryShow() {
           emptyText="—"
         />
         <NumberField source="attempts" />
-        <TextField source="telegramMessageId" emptyText="—" />
+        <FunctionField
+          source="telegramMessageIds"
+          render={(r) =>
+            Array.isArray(r.telegramMessageIds) && r.telegramMessageIds.length
+              ? r.telegramMessageIds.join(', ')
+              : '—'
+          }
+        />
         <TextField source="lastError" emptyText="—" />
         <DateTimeField source="createdAt" />
         <DateTimeField source="sentAt" />
