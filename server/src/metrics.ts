@@ -49,17 +49,16 @@ export const sendLatencySeconds = new Histogram({
   registers: [registry],
 });
 
-/** From the e-mail's receipt (event created) to the Telegram message sent. */
+/**
+ * From the event's receipt (the e-mail stored by the worker, the webhook call, the API
+ * request: the delivery is created in that transaction) to the Telegram message sent, by
+ * source (mail, webhook, api).
+ */
 export const e2eLatencySeconds = new Histogram({
   name: 'notifypro_e2e_latency_seconds',
-  help: 'End-to-end latency from event receipt to Telegram',
+  help: 'End-to-end latency from event receipt to Telegram, by event source',
+  labelNames: ['source'] as const,
   buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
-  registers: [registry],
-});
-
-export const watcherReconnectsTotal = new Counter({
-  name: 'notifypro_watcher_reconnects_total',
-  help: 'Mailbox watcher reconnects',
   registers: [registry],
 });
 
@@ -76,13 +75,16 @@ async function rows<T>(query: ReturnType<typeof sql>): Promise<T[]> {
 
 export const queueDepth = new Gauge({
   name: 'notifypro_queue_depth',
-  help: 'Deliveries waiting to be sent (queued or being sent)',
+  help: 'Deliveries waiting to be sent, by status (queued, sending)',
+  labelNames: ['status'] as const,
   registers: [registry],
   async collect() {
-    const [r] = await rows<{ n: number }>(
-      sql`select count(*)::int as n from deliveries where status in ('queued', 'sending')`,
-    );
-    this.set(r?.n ?? 0);
+    const counts = { queued: 0, sending: 0 };
+    for (const r of await rows<{ status: 'queued' | 'sending'; n: number }>(
+      sql`select status, count(*)::int as n from deliveries where status in ('queued', 'sending') group by status`,
+    ))
+      counts[r.status] = r.n;
+    for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
   },
 });
 
@@ -120,10 +122,29 @@ export const mailboxesByStatus = new Gauge({
   registers: [registry],
   async collect() {
     this.reset();
+    for (const status of ['pending', 'ok', 'error']) this.set({ status }, 0);
     for (const r of await rows<{ status: string; n: number }>(
       sql`select status, count(*)::int as n from mailboxes where enabled group by status`,
     ))
       this.set({ status: r.status }, r.n);
+  },
+});
+
+/**
+ * The workers count each reconnect on the mailbox row (a worker replica serves no /metrics),
+ * so every api replica reports the same installation-wide total. Deleting a mailbox removes
+ * its share, which Prometheus reads as a counter reset.
+ */
+export const watcherReconnectsTotal = new Counter({
+  name: 'notifypro_watcher_reconnects_total',
+  help: 'Mailbox watcher reconnects after an error (all mailboxes, all worker replicas)',
+  registers: [registry],
+  async collect() {
+    const [r] = await rows<{ n: number }>(
+      sql`select coalesce(sum(reconnects), 0)::float8 as n from mailboxes`,
+    );
+    this.reset();
+    if (r?.n) this.inc(r.n);
   },
 });
 

@@ -205,6 +205,8 @@ export const mailboxes = pgTable(
     lastError: text('last_error'),
     lastMessageAt: timestamp('last_message_at', { withTimezone: true }),
     lastCheckedAt: timestamp('last_checked_at', { withTimezone: true }),
+    /** Watcher reconnects after an error, ever (notifypro_watcher_reconnects_total sums them at scrape). */
+    reconnects: bigint('reconnects', { mode: 'number' }).notNull().default(0),
     uidValidity: text('uid_validity'),
     lastUid: bigint('last_uid', { mode: 'number' }),
     leaseOwner: text('lease_owner'),

@@ -3,11 +3,10 @@
  * POP3 polling), reconnect with exponential backoff and jitter. The mailbox's status and
  * last error stay current; connection and login failures go to the log once per streak.
  */
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { mailboxes } from '../db/schema.js';
 import { MailConnectError } from '../mail/errors.js';
 import type { ImapSession } from '../mail/imap.js';
-import { watcherReconnectsTotal } from '../metrics.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { catchUpImap, openMailboxSession, type SyncDeps } from './imap-sync.js';
 import { LeaseLostError, type Mailbox } from './leases.js';
@@ -77,7 +76,13 @@ function statusKeeper(deps: WatcherDeps, mb: Mailbox) {
       }
       await deps.db
         .update(mailboxes)
-        .set({ status: 'error', lastError: message, lastCheckedAt: new Date() })
+        .set({
+          status: 'error',
+          lastError: message,
+          lastCheckedAt: new Date(),
+          // every failure is followed by a reconnect; /metrics sums these (any replica sees them)
+          reconnects: sql`${mailboxes.reconnects} + 1`,
+        })
         .where(scope);
     },
   };
@@ -117,7 +122,6 @@ function runLoop(
           continue;
         }
         forceRefresh = false;
-        watcherReconnectsTotal.inc();
         await status.failed(err).catch(() => {});
         await sleep(backoffDelay(attempt++, deps.backoff), signal);
       }

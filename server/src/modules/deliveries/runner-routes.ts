@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
@@ -194,14 +194,20 @@ export const deliveryRunnerRoutes =
         const r = request.body;
         let retried: 'error' | 'unknown' | 'migrated' | 'handover' | undefined;
         let createdAt: Date | undefined;
+        let source: string | undefined;
         const outcome = await db.transaction(async (tx) => {
           const [d] = await tx
-            .select()
+            .select({
+              ...getTableColumns(deliveries),
+              // the e2e latency metric's label, in the same round trip (no lock on notifications)
+              source: sql<string>`(select n.source from notifications n where n.id = ${deliveries.notificationId})`,
+            })
             .from(deliveries)
             .where(and(eq(deliveries.id, request.params.id), eq(deliveries.botId, botId)))
             .for('update');
           if (!d) throw notFound('Delivery');
           createdAt = d.createdAt;
+          source = d.source;
           const now = new Date();
           const set = (values: Partial<typeof deliveries.$inferInsert>) =>
             tx
@@ -324,7 +330,7 @@ export const deliveryRunnerRoutes =
           }
           return status;
         });
-        recordResult(r, outcome.status, retried, createdAt);
+        recordResult(r, outcome.status, retried, createdAt, source);
         return outcome;
       },
     });
@@ -356,6 +362,7 @@ function recordResult(
   status: string,
   retried: 'error' | 'unknown' | 'migrated' | 'handover' | undefined,
   createdAt: Date | undefined,
+  source: string | undefined,
 ) {
   if (r.telemetry) {
     if (r.telemetry.rateLimited) telegram429Total.inc(r.telemetry.rateLimited);
@@ -368,5 +375,8 @@ function recordResult(
   }
   deliveriesTotal.inc({ status });
   if (status === 'sent' && createdAt)
-    e2eLatencySeconds.observe((Date.now() - createdAt.getTime()) / 1000);
+    e2eLatencySeconds.observe(
+      { source: source ?? 'unknown' },
+      (Date.now() - createdAt.getTime()) / 1000,
+    );
 }

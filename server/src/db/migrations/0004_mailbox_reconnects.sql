@@ -1,0 +1,1 @@
+ALTER TABLE "mailboxes" ADD COLUMN "reconnects" bigint DEFAULT 0 NOT NULL;
