@@ -1,4 +1,4 @@
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, gt, ne, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { events, rules } from '../../db/schema.js';
 import { evaluateRules, type RuleEvent } from '../rules/engine.js';
@@ -75,8 +75,8 @@ export async function ingestEvent(
       .onConflictDoNothing()
       .returning({ id: events.id });
     if (!row) return null;
-    // The same mail again under another UID (copied back, re-delivered, moved between
-    // folders): recorded, but it matches no rule a second time.
+    // The same mail again under another UID within two weeks (copied back, re-delivered,
+    // moved between folders): recorded, but it matches no rule a second time.
     if (input.source === 'mail' && input.messageId && input.mailboxId) {
       const [first] = await tx
         .select({ id: events.id })
@@ -87,6 +87,8 @@ export async function ingestEvent(
             eq(events.mailboxId, input.mailboxId),
             eq(events.messageId, input.messageId),
             ne(events.id, row.id),
+            // Re-deliveries come soon after; the window keeps this on the (org, created_at) index.
+            gt(events.createdAt, sql`now() - interval '14 days'`),
           ),
         )
         .limit(1);
