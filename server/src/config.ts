@@ -46,6 +46,8 @@ const envSchema = z.object({
     .int()
     .positive()
     .default(50 * 1024 * 1024),
+  NOTIFICATIONS_BATCH_MAX: z.coerce.number().int().min(1).max(5_000).default(500),
+  NOTIFICATIONS_BATCH_WINDOW_MS: z.coerce.number().min(0).max(1_000).default(0),
 });
 
 /** The typed configuration, read once from the environment in main.ts and passed in. */
@@ -82,6 +84,13 @@ export type Config = {
   workerLeaseSeconds: number;
   /** Largest file a bot may upload (50 MB on Telegram; a local Bot API server allows more). Bigger ones are sent as a note. */
   telegramUploadLimitBytes: number;
+  /**
+   * Group commit of POST …/notifications: at most this many requests share one transaction
+   * (1: a transaction per request), the first waiting up to the window for company (0: only
+   * those that arrived while the previous commit was in flight).
+   */
+  notificationsBatchMax: number;
+  notificationsBatchWindowMs: number;
 };
 
 /** Parses and validates the environment; throws with every offending variable named. */
@@ -120,5 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dockerSocket: e.DOCKER_SOCKET,
     workerLeaseSeconds: e.WORKER_LEASE_SECONDS,
     telegramUploadLimitBytes: e.TELEGRAM_UPLOAD_LIMIT_BYTES,
+    notificationsBatchMax: e.NOTIFICATIONS_BATCH_MAX,
+    notificationsBatchWindowMs: e.NOTIFICATIONS_BATCH_WINDOW_MS,
   };
 }

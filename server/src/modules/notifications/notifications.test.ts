@@ -88,6 +88,19 @@ describe('notifications API', () => {
     expect(again.json().deliveries).toHaveLength(1);
   });
 
+  it('refuses a NUL in the idempotency key or a file name with a 400 naming the field', async () => {
+    const key = await post({ text: 'x', chatIds: [chatIds[0]], idempotencyKey: 'a\u0000b' });
+    expect(key.statusCode).toBe(400);
+    expect(JSON.stringify(key.json())).toContain('idempotencyKey');
+    const file = await post({
+      text: 'x',
+      chatIds: [chatIds[0]],
+      attachments: [{ filename: 'a\u0000.txt', content: 'aGk=' }],
+    });
+    expect(file.statusCode).toBe(400);
+    expect(JSON.stringify(file.json())).toContain('attachments');
+  });
+
   it('rejects a chat of another org naming the field', async () => {
     const res = await post({ text: 'x', chatIds: ['00000000-0000-4000-8000-000000000000'] });
     expect(res.statusCode).toBe(400);

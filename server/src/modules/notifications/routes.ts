@@ -6,21 +6,24 @@ import { deliveries, deliveryStatuses, notifications } from '../../db/schema.js'
 import { AppError, notFound } from '../../errors.js';
 import { access, orgOf } from '../../http/access.js';
 import { isoDate, listQuery, orgParams } from '../../http/list.js';
-import { enqueueNotification } from './service.js';
+import { createNotificationBatcher } from './batcher.js';
+import { enqueueNotification, type EnqueueInput } from './service.js';
 
+// PostgreSQL text cannot hold NUL: refused here with a 400 rather than failing the write.
+const noNul = (s: string) => !s.includes('\u0000');
 const body = z.object({
   text: z.string().min(1).max(100_000),
   chatIds: z.array(z.string().uuid()).min(1).max(100),
   botId: z.string().uuid().optional(),
   format: z.enum(['text', 'html', 'markdown']).default('text'),
-  idempotencyKey: z.string().min(1).max(200).optional(),
+  idempotencyKey: z.string().min(1).max(200).refine(noNul, 'No NUL characters').optional(),
   silent: z.boolean().optional(),
   disableLinkPreview: z.boolean().optional(),
   /** Files sent with the text (base64 in the JSON body; images go as photos, others as documents). */
   attachments: z
     .array(
       z.object({
-        filename: z.string().min(1).max(255),
+        filename: z.string().min(1).max(255).refine(noNul, 'No NUL characters'),
         contentType: z
           .string()
           .max(255)
@@ -89,6 +92,16 @@ export const notificationRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
+    const batcher =
+      deps.config.notificationsBatchMax > 1
+        ? createNotificationBatcher(db, {
+            maxBatch: deps.config.notificationsBatchMax,
+            maxInFlight: 2,
+            windowMs: deps.config.notificationsBatchWindowMs,
+          })
+        : undefined;
+    // Requests still waiting for their batch are answered before the pool closes.
+    app.addHook('onClose', async () => batcher?.drain());
 
     const uploadLimit = deps.config.telegramUploadLimitBytes;
     app.post('/orgs/:orgId/notifications', {
@@ -124,20 +137,21 @@ export const notificationRoutes =
             content,
           };
         });
-        const result = await db.transaction((tx) =>
-          enqueueNotification(tx, orgId, {
-            source: 'api',
-            text: b.text,
-            format: b.format,
-            targets: b.chatIds.map((chatId) => ({
-              chatId,
-              ...(b.botId ? { botId: b.botId } : {}),
-            })),
-            options: { silent: b.silent, disableLinkPreview: b.disableLinkPreview },
-            ...(b.idempotencyKey ? { idempotencyKey: b.idempotencyKey } : {}),
-            attachments: files,
-          }),
-        );
+        const input: EnqueueInput = {
+          source: 'api',
+          text: b.text,
+          format: b.format,
+          targets: b.chatIds.map((chatId) => ({
+            chatId,
+            ...(b.botId ? { botId: b.botId } : {}),
+          })),
+          options: { silent: b.silent, disableLinkPreview: b.disableLinkPreview },
+          ...(b.idempotencyKey ? { idempotencyKey: b.idempotencyKey } : {}),
+          attachments: files,
+        };
+        const result = batcher
+          ? await batcher.submit(orgId, input)
+          : await db.transaction((tx) => enqueueNotification(tx, orgId, input));
         return reply.status(202).send({
           id: result.notification.id,
           deliveries: result.deliveries.map((d) => ({

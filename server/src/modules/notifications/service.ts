@@ -15,6 +15,8 @@ export type EnqueueInput = {
   targets: Array<{ chatId: string; botId?: string }>;
   options?: { silent?: boolean; disableLinkPreview?: boolean };
   idempotencyKey?: string;
+  /** The text already rendered (renderChecked), when the caller did it before batching. */
+  rendered?: string;
   /** In order (the first carries the caption). `size` when `content` was not kept (too big). */
   attachments?: Array<{ filename: string; contentType: string; content: Buffer; size?: number }>;
 };
@@ -29,24 +31,31 @@ export function renderForTelegram(text: string, format: NotificationFormat): str
   return renderTelegramHtml({ text, format });
 }
 
-/** Picks the bot for each target: the named one (must be the org's), else an enabled bot linked to the chat. */
-async function resolveBots(tx: Executor, orgId: string, targets: EnqueueInput['targets']) {
-  const chatIds = [...new Set(targets.map((t) => t.chatId))];
+type Targets = EnqueueInput['targets'];
+
+/**
+ * Picks the bot for each target of each request: the named one (must be the org's), else an
+ * enabled bot linked to the chat (a running one first). Three queries for any number of
+ * requests (the batcher resolves a whole batch at once); a request that names an unknown chat
+ * or bot gets its AppError in its own slot, and its batch-mates are unaffected.
+ */
+export async function resolveBotsMany(
+  tx: Executor,
+  requests: Array<{ orgId: string; targets: Targets }>,
+): Promise<Array<string[] | AppError>> {
+  const chatIds = [...new Set(requests.flatMap((r) => r.targets.map((t) => t.chatId)))];
+  const named = [...new Set(requests.flatMap((r) => r.targets.flatMap((t) => t.botId ?? [])))];
+  // One after another: a transaction is one connection (pg queues, and deprecates, overlap).
   const found = chatIds.length
     ? await tx
-        .select({ id: chats.id })
+        .select({ id: chats.id, orgId: chats.orgId })
         .from(chats)
-        .where(and(eq(chats.orgId, orgId), inArray(chats.id, chatIds)))
+        .where(inArray(chats.id, chatIds))
     : [];
-  const known = new Set(found.map((c) => c.id));
-  const missing = targets.findIndex((t) => !known.has(t.chatId));
-  if (missing >= 0)
-    throw new AppError('validation', 'Unknown chat', {
-      errors: [{ path: `chatIds.${missing}`, message: 'No such chat in this organization' }],
-    });
   const links = chatIds.length
     ? await tx
         .select({
+          orgId: botChats.orgId,
           chatId: botChats.chatId,
           botId: botChats.botId,
           status: bots.status,
@@ -54,37 +63,58 @@ async function resolveBots(tx: Executor, orgId: string, targets: EnqueueInput['t
         })
         .from(botChats)
         .innerJoin(bots, eq(bots.id, botChats.botId))
-        .where(
-          and(eq(botChats.orgId, orgId), inArray(botChats.chatId, chatIds), eq(bots.enabled, true)),
-        )
+        .where(and(inArray(botChats.chatId, chatIds), eq(bots.enabled, true)))
     : [];
-  const named = [...new Set(targets.flatMap((t) => (t.botId ? [t.botId] : [])))];
-  const orgBots = named.length
-    ? new Set(
-        (
-          await tx
-            .select({ id: bots.id })
-            .from(bots)
-            .where(and(eq(bots.orgId, orgId), inArray(bots.id, named)))
-        ).map((b) => b.id),
-      )
-    : new Set<string>();
-  return targets.map((t, i) => {
-    if (t.botId) {
-      if (!orgBots.has(t.botId))
-        throw new AppError('validation', 'Unknown bot', {
-          errors: [{ path: `botId`, message: 'No such bot in this organization' }],
-        });
-      return t.botId;
-    }
-    const candidates = links.filter((l) => l.chatId === t.chatId && l.linkStatus === 'active');
-    const best = candidates.find((l) => l.status === 'running') ?? candidates[0];
-    if (!best)
-      throw new AppError('validation', 'No bot can send to this chat', {
-        errors: [{ path: `chatIds.${i}`, message: 'No active bot linked to this chat' }],
+  const namedBots = named.length
+    ? await tx.select({ id: bots.id, orgId: bots.orgId }).from(bots).where(inArray(bots.id, named))
+    : [];
+  // Every look-up is keyed by org as well: another org's chat or bot is as unknown as none.
+  const chatOrg = new Map(found.map((c) => [c.id, c.orgId]));
+  const botOrg = new Map(namedBots.map((b) => [b.id, b.orgId]));
+  return requests.map(({ orgId, targets }) => {
+    const missing = targets.findIndex((t) => chatOrg.get(t.chatId) !== orgId);
+    if (missing >= 0)
+      return new AppError('validation', 'Unknown chat', {
+        errors: [{ path: `chatIds.${missing}`, message: 'No such chat in this organization' }],
       });
-    return best.botId;
+    const picked: string[] = [];
+    for (const [i, t] of targets.entries()) {
+      if (t.botId) {
+        if (botOrg.get(t.botId) !== orgId)
+          return new AppError('validation', 'Unknown bot', {
+            errors: [{ path: `botId`, message: 'No such bot in this organization' }],
+          });
+        picked.push(t.botId);
+        continue;
+      }
+      const candidates = links.filter(
+        (l) => l.orgId === orgId && l.chatId === t.chatId && l.linkStatus === 'active',
+      );
+      const best = candidates.find((l) => l.status === 'running') ?? candidates[0];
+      if (!best)
+        return new AppError('validation', 'No bot can send to this chat', {
+          errors: [{ path: `chatIds.${i}`, message: 'No active bot linked to this chat' }],
+        });
+      picked.push(best.botId);
+    }
+    return picked;
   });
+}
+
+async function resolveBots(tx: Executor, orgId: string, targets: Targets) {
+  const [picked] = await resolveBotsMany(tx, [{ orgId, targets }]);
+  if (picked instanceof AppError) throw picked;
+  return picked!;
+}
+
+/** The stored text of a notification; an AppError when nothing visible is left to send. */
+export function renderChecked(text: string, format: NotificationFormat): string {
+  const rendered = renderForTelegram(text, format);
+  if (!rendered)
+    throw new AppError('validation', 'The text renders to an empty message', {
+      errors: [{ path: 'text', message: 'Nothing visible is left after rendering' }],
+    });
+  return rendered;
 }
 
 /**
@@ -102,11 +132,7 @@ export async function enqueueNotification(
     if (prior) return { ...prior, created: false };
   }
   const botIds = await resolveBots(tx, orgId, input.targets);
-  const rendered = renderForTelegram(input.text, input.format);
-  if (!rendered)
-    throw new AppError('validation', 'The text renders to an empty message', {
-      errors: [{ path: 'text', message: 'Nothing visible is left after rendering' }],
-    });
+  const rendered = input.rendered ?? renderChecked(input.text, input.format);
   const inserted = await tx
     .insert(notifications)
     .values({
@@ -161,7 +187,7 @@ export async function enqueueNotification(
   return { notification, deliveries: rows, created: true };
 }
 
-async function findByKey(tx: Executor, orgId: string, key: string) {
+export async function findByKey(tx: Executor, orgId: string, key: string) {
   const [notification] = await tx
     .select()
     .from(notifications)
