@@ -2,14 +2,20 @@ import pg from 'pg';
 
 /**
  * One LISTEN connection on a channel whose payload is a key (a bot id), fanning wake-ups out to
- * the long polls waiting on that key. Reconnects on the next wait after the connection drops.
+ * the long polls waiting on that key. When the connection drops (server restart,
+ * pg_terminate_backend, network), every waiter is woken at once — a NOTIFY sent while nobody
+ * listened is lost, so they look at the table again — and it reconnects with backoff.
  */
 export class NotifyWaker {
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private waiters = new Map<string, Set<() => void>>();
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private backoffMs = 0;
   /** Set by close(): waits return at once, so long polls end and the server can shut down. */
   closed = false;
+  /** How many times the LISTEN connection was lost and a new one asked for. */
+  reconnects = 0;
   constructor(
     private url: string | undefined,
     private channel: string,
@@ -19,27 +25,47 @@ export class NotifyWaker {
     if (this.client || !this.url || this.closed) return;
     this.connecting ??= (async () => {
       const client = new pg.Client({ connectionString: this.url });
-      client.on('error', () => {
-        this.client = undefined;
-        this.connecting = undefined;
-      });
-      client.on('notification', (m) => this.wake(m.payload ?? ''));
-      client.on('end', () => {
+      let lost = false;
+      const onLost = () => {
+        if (lost) return;
+        lost = true;
         if (this.client === client) this.client = undefined;
         this.connecting = undefined;
-      });
+        void client.end().catch(() => {});
+        this.dropped();
+      };
+      client.on('error', onLost);
+      client.on('end', onLost);
+      client.on('notification', (m) => this.wake(m.payload ?? ''));
       try {
         await client.connect();
         await client.query(`LISTEN ${this.channel}`);
+        if (lost) throw new Error('LISTEN connection lost while connecting');
         this.client = client;
+        this.backoffMs = 0;
       } catch (err) {
-        // Not cached: the next wait tries again (the callers' 1 s cap covers the gap).
+        // Not cached: the next wait (or the scheduled retry) tries again.
         this.connecting = undefined;
+        lost = true;
         await client.end().catch(() => {});
         throw err;
       }
     })();
     await this.connecting;
+  }
+
+  /** The connection is gone: wake everyone (they re-check), then listen again soon. */
+  private dropped() {
+    if (this.closed) return;
+    this.reconnects++;
+    for (const set of this.waiters.values()) for (const w of [...set]) w();
+    if (this.retry) return;
+    this.backoffMs = Math.min(5_000, Math.max(100, this.backoffMs * 2));
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (!this.closed) this.ensure().catch(() => this.dropped());
+    }, this.backoffMs);
+    this.retry.unref?.();
   }
 
   wake(key: string) {
@@ -66,6 +92,7 @@ export class NotifyWaker {
 
   async close() {
     this.closed = true;
+    clearTimeout(this.retry);
     for (const set of this.waiters.values()) for (const w of [...set]) w();
     await this.client?.end().catch(() => {});
     this.client = undefined;
