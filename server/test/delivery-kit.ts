@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { Api } from 'grammy';
 import { hashToken } from '../src/crypto/secrets.js';
 import { botChats, bots, chats, rules } from '../src/db/schema.js';
-import { createInternalApiClient, startDeliveryLoop } from '../src/runner/sender.js';
+import { createRunnerApi } from '../src/runner/internal-api.js';
+import { startDeliveryLoop } from '../src/runner/sender.js';
 import type { TestApp } from './app.js';
 import { startFakeTelegram, type FakeTelegram } from './fake-telegram/server.js';
 
@@ -70,7 +71,7 @@ export async function startDeliveryKit(
     ? `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`
     : await t.app.listen({ port: 0, host: '127.0.0.1' });
   const loop = startDeliveryLoop({
-    internalApi: createInternalApiClient(address, runnerToken),
+    internalApi: createRunnerApi(address.replace(/\/$/, ''), runnerToken),
     botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
     log: quiet,
     ...(options.senderLimits ? { limits: options.senderLimits } : {}),

@@ -10,8 +10,9 @@ const agents = {
 
 /**
  * One HTTP request over node:http with keep-alive. The runner's internal-API client uses it
- * instead of fetch(): grammY already loads node:http, while the first fetch() would load
- * undici and cost every runner process about 8 MB more.
+ * instead of the fetch API: grammY already loads node:http, while the first fetch call would load
+ * undici and cost every runner process about 8 MB more (and undici cannot run in the runners'
+ * V8 lite mode at all: its HTTP parser is WebAssembly).
  */
 export function httpRequest(
   method: 'GET' | 'POST',

@@ -27,7 +27,7 @@ describe('the runner is isolated by design', () => {
     expect(offending).toEqual([]);
   });
 
-  it('keeps zod and the HTML renderer out of runner processes (memory per bot)', () => {
+  it('keeps zod, the HTML renderer and fetch() out of runner processes (memory, lite mode)', () => {
     const seen = new Set<string>();
     const visit = (file: string) => {
       if (seen.has(file)) return;
@@ -44,5 +44,8 @@ describe('the runner is isolated by design', () => {
     };
     visit(join(dir, 'entry.ts'));
     expect(seen.size).toBeGreaterThan(3);
+    // Runners run in V8 lite mode, where fetch() (undici's WebAssembly parser) cannot work.
+    const fetching = [...seen].filter((f) => /\bfetch\(/.test(readFileSync(f, 'utf8')));
+    expect(fetching.map((f) => f.slice(dir.length))).toEqual([]);
   });
 });

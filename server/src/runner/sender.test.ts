@@ -6,7 +6,8 @@ import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
 import { hashToken } from '../crypto/secrets.js';
 import { botChats, bots, chats, deliveries } from '../db/schema.js';
-import { createInternalApiClient, startDeliveryLoop } from './sender.js';
+import { createRunnerApi } from './internal-api.js';
+import { startDeliveryLoop } from './sender.js';
 
 let t: TestApp;
 let fake: FakeTelegram;
@@ -54,7 +55,7 @@ beforeAll(async () => {
   }
   const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
   loop = startDeliveryLoop({
-    internalApi: createInternalApiClient(address, runnerToken),
+    internalApi: createRunnerApi(address.replace(/\/$/, ''), runnerToken),
     botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
     log,
   });

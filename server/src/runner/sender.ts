@@ -50,35 +50,6 @@ type Log = {
   error: (...a: unknown[]) => void;
 };
 
-/** The runners' client of /internal/v1, authenticated with the bot's runner token. */
-export function createInternalApiClient(baseUrl: string, runnerToken: string): InternalApi {
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
-    const res = await fetch(new URL(`/internal/v1${path}`, baseUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${runnerToken}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`internal API ${path}: ${res.status} ${await res.text()}`);
-    return res;
-  };
-  return {
-    claim: async (limit, waitMs) =>
-      (
-        (await (await call('POST', '/deliveries/claim', { limit, waitMs })).json()) as {
-          deliveries: ClaimedDelivery[];
-        }
-      ).deliveries,
-    report: async (id, result) => {
-      await (await call('POST', `/deliveries/${id}/result`, result)).body?.cancel();
-    },
-    attachment: async (id) =>
-      new Uint8Array(await (await call('GET', `/attachments/${id}`)).arrayBuffer()),
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Telegram takes photos as photos up to 10 MB in these formats; anything else goes as a document. */

@@ -6,8 +6,13 @@ import type { RunnerDriver, RunnerExitInfo, RunnerHandle, RunnerSpec } from './d
  * V8 flags for runner processes: a 1 MB young generation and no optimizing compiler. A runner
  * waits on the network and sends at most ~30 messages/s, so interpreted code is plenty, and
  * these keep it near 50 MB resident instead of ~65 (see docs/benchmarks.md, runner-memory).
+ * Lite mode cannot run WebAssembly, so it is off explicitly (else V8 warns at every start).
  */
-export const defaultRunnerNodeFlags = ['--max-semi-space-size=1', '--lite-mode'];
+export const defaultRunnerNodeFlags = [
+  '--max-semi-space-size=1',
+  '--lite-mode',
+  '--no-expose-wasm',
+];
 
 /** The runner's entry: the built file next to this one, or the source through tsx. */
 function runnerCommand(): { args: string[] } {
