@@ -25,6 +25,7 @@ import { registerAccessControl, supervisorToken } from './http/access.js';
 import { registerMetrics } from './metrics.js';
 import { problem, registerErrorHandler } from './http/error-handler.js';
 import { adminRoutes } from './modules/admin/routes.js';
+import { alertRoutes } from './modules/alerts/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
 import { auditRoutes } from './modules/audit/routes.js';
 import { authRoutes } from './modules/auth/routes.js';
@@ -64,6 +65,7 @@ const apiRouteModules: RouteModule[] = [
   botRoutes,
   chatRoutes,
   statsRoutes,
+  alertRoutes,
 ];
 /** Route modules under /internal/v1 (bot runners). */
 const internalRouteModules: RouteModule[] = [deliveryRunnerRoutes, botInternalRoutes];

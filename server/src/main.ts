@@ -8,6 +8,7 @@ import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuthService } from './modules/auth/service.js';
 import { SecretBox } from './crypto/secrets.js';
+import { startHousekeeping } from './worker/housekeeping.js';
 import { startWorker } from './worker/service.js';
 import { supervisorToken } from './http/access.js';
 import { createDockerDriver } from './runner/drivers/docker.js';
@@ -71,7 +72,7 @@ async function startApiService(rt: Runtime): Promise<Service> {
   return { name: 'api', stop: () => app.close() };
 }
 
-/** The mail watchers; on stop they leave their leases to other replicas. */
+/** The mail watchers (on stop they leave their leases to other replicas) and the housekeeping. */
 function startWorkerService(rt: Runtime): Service {
   const worker = startWorker({
     config: rt.config,
@@ -79,7 +80,14 @@ function startWorkerService(rt: Runtime): Service {
     log: rt.log,
     secrets: new SecretBox(rt.secretKey),
   });
-  return { name: 'worker', stop: () => worker.stop() };
+  const housekeeping = startHousekeeping({ config: rt.config, db: rt.database.db, log: rt.log });
+  return {
+    name: 'worker',
+    async stop() {
+      await housekeeping.stop();
+      await worker.stop();
+    },
+  };
 }
 
 /** The bots supervisor: one runner per enabled bot, through the api's internal API only. */
@@ -170,7 +178,9 @@ program
 
 program
   .command('worker')
-  .description('run the worker service (mailbox watchers: IMAP IDLE, POP3 polling)')
+  .description(
+    'run the worker service (mailbox watchers: IMAP IDLE, POP3 polling; housekeeping: alerts, retention)',
+  )
   .action(async () => {
     const rt = await openRuntime('worker', { embeddedAllowed: false });
     await serve(rt.log, [() => startWorkerService(rt)], rt.stop);

@@ -130,6 +130,21 @@ export const mailboxesByStatus = new Gauge({
   },
 });
 
+export const alertsOpen = new Gauge({
+  name: 'notifypro_alerts_open',
+  help: 'Alerts fired and not resolved, by kind (bot, mailbox, deliveries)',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+  async collect() {
+    this.reset();
+    for (const kind of ['bot', 'mailbox', 'deliveries']) this.set({ kind }, 0);
+    for (const r of await rows<{ kind: string; n: number }>(
+      sql`select kind, count(*)::int as n from alerts where resolved_at is null and fired_at is not null group by kind`,
+    ))
+      this.set({ kind: r.kind }, r.n);
+  },
+});
+
 /**
  * The workers count each reconnect on the mailbox row (a worker replica serves no /metrics),
  * so every api replica reports the same installation-wide total. Deleting a mailbox removes

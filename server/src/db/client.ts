@@ -16,3 +16,37 @@ export function connectDatabase(url: string, poolSize = 10): DatabaseHandle {
   const db = drizzle(pool, { schema });
   return { db, pool, close: () => pool.end() };
 }
+
+/**
+ * Runs `fn` only if this process gets the PostgreSQL session advisory lock `key` (on a
+ * connection of its own, held while `fn` runs; `fn` uses the pool as usual). Returns
+ * `skipped` when another process holds it. A crashed holder's lock goes with its connection.
+ */
+export async function withAdvisoryLock<T>(
+  db: Database,
+  key: number,
+  fn: () => Promise<T>,
+): Promise<{ skipped: true } | { skipped: false; value: T }> {
+  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const client = await pool.connect();
+  let healthy = true;
+  try {
+    const got = await client
+      .query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key])
+      .catch((err: Error) => {
+        healthy = false;
+        throw err;
+      });
+    if (!got.rows[0]?.ok) return { skipped: true };
+    try {
+      return { skipped: false, value: await fn() };
+    } finally {
+      // a connection that may still hold the lock is closed, never reused
+      await client.query('select pg_advisory_unlock($1)', [key]).catch(() => {
+        healthy = false;
+      });
+    }
+  } finally {
+    client.release(!healthy);
+  }
+}

@@ -379,6 +379,10 @@ export const deliveries = pgTable(
       .where(sql`${t.status} in ('queued', 'sending')`),
     index().on(t.orgId, t.createdAt),
     index().on(t.notificationId),
+    // the alerts housekeeping looks for recent failures every minute; failures are few
+    index('deliveries_failed_idx')
+      .on(t.updatedAt)
+      .where(sql`${t.status} in ('failed', 'dead')`),
   ],
 );
 
@@ -408,4 +412,38 @@ export const logs = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index().on(t.orgId, t.createdAt)],
+);
+
+export const alertKinds = ['bot', 'mailbox', 'deliveries'] as const;
+export type AlertKind = (typeof alertKinds)[number];
+
+/**
+ * Operational alerts found by the worker's housekeeping: a bot or a mailbox failing, an
+ * org's deliveries failing. A row opens when the condition is first seen, fires (shown,
+ * told to the org's alert chat) once it lasted the org's threshold, and resolves when the
+ * condition clears. Subject: the bot, the mailbox, or the organization (deliveries).
+ */
+export const alerts = pgTable(
+  'alerts',
+  {
+    id: id(),
+    orgId: orgRef(),
+    kind: text('kind').$type<AlertKind>().notNull(),
+    subjectId: uuid('subject_id').notNull(),
+    /** The bot's or mailbox's name when last seen (the subject may be gone at resolution). */
+    subjectName: text('subject_name'),
+    /** What is wrong, as last seen (the last error, how many deliveries failed). */
+    detail: text('detail'),
+    openedAt: timestamp('opened_at', { withTimezone: true }).notNull().defaultNow(),
+    firedAt: timestamp('fired_at', { withTimezone: true }),
+    lastNotifiedAt: timestamp('last_notified_at', { withTimezone: true }),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+  },
+  (t) => [
+    // one open alert per subject and kind
+    uniqueIndex('alerts_open_key')
+      .on(t.orgId, t.kind, t.subjectId)
+      .where(sql`${t.resolvedAt} is null`),
+    index().on(t.orgId, t.openedAt),
+  ],
 );

@@ -11,6 +11,7 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'GET', url: '/api/v1/orgs/:orgId', minRole: 'viewer' },
   { method: 'PATCH', url: '/api/v1/orgs/:orgId', minRole: 'admin' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId', minRole: 'owner' },
+  { method: 'GET', url: '/api/v1/orgs/:orgId/alerts', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/api-keys', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/api-keys', minRole: 'admin' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/api-keys/:keyId', minRole: 'admin' },

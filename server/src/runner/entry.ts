@@ -8,7 +8,13 @@ import { createRunnerApi } from './internal-api.js';
 import { startRunner } from './runner.js';
 
 export async function runRunnerProcess(): Promise<never> {
-  const config = loadRunnerConfig();
+  let config: ReturnType<typeof loadRunnerConfig>;
+  try {
+    config = loadRunnerConfig();
+  } catch (err) {
+    console.error((err as Error).message); // what is wrong, not a stack trace
+    process.exit(1);
+  }
   const log = createLogger(config.logLevel, { role: 'runner' });
   const runner = startRunner({
     api: createRunnerApi(config.internalApiUrl, config.runnerToken),

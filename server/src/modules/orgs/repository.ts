@@ -1,6 +1,6 @@
 import { and, count, eq, ilike, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { bots, mailboxes, memberships, organizations, type Role } from '../../db/schema.js';
+import { bots, chats, mailboxes, memberships, organizations, type Role } from '../../db/schema.js';
 
 export const orgRepository = {
   async insert(db: Executor, name: string) {
@@ -22,6 +22,13 @@ export const orgRepository = {
       .where(eq(organizations.id, orgId))
       .returning();
     return row ?? null;
+  },
+  async hasChat(db: Executor, orgId: string, chatId: string) {
+    const [row] = await db
+      .select({ id: chats.id })
+      .from(chats)
+      .where(and(eq(chats.orgId, orgId), eq(chats.id, chatId)));
+    return !!row;
   },
   async delete(db: Executor, orgId: string) {
     await db.delete(organizations).where(eq(organizations.id, orgId));

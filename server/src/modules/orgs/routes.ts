@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
-import { AppError, notFound } from '../../errors.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
 import { access, actorOf, orgOf } from '../../http/access.js';
 import { isoDate, orgParams } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
@@ -32,7 +32,12 @@ const orgSettings = z
       .or(z.literal(''))
       .optional(),
     icons: z.record(z.string().max(40), z.string().max(60)).optional(),
-    alertChatId: z.string().nullable().optional(),
+    /** Where alerts go (a chat of this org); null: alerts are only shown in the app. */
+    alertChatId: z.string().uuid().nullable().optional(),
+    /** How long a bot or mailbox fails before its alert fires. */
+    alertAfterMinutes: z.number().int().min(1).max(1440).optional(),
+    /** A reminder while an alert stays open; 0: none. */
+    alertReminderHours: z.number().int().min(0).max(720).optional(),
   })
   .strict();
 
@@ -114,7 +119,8 @@ export const orgRoutes =
       config: access.org('admin'),
       schema: {
         tags: ['organizations'],
-        summary: 'Rename, or change the UI settings (theme, logo, icons, language, time zone)',
+        summary:
+          'Rename, or change the settings (theme, logo, icons, language, time zone; alert chat, threshold, reminder)',
         params: orgParams,
         body: z.object({
           name: z.string().trim().min(1).max(120).optional(),
@@ -127,6 +133,11 @@ export const orgRoutes =
         const updated = await db.transaction(async (tx) => {
           const before = await orgRepository.find(tx, orgId);
           if (!before) throw notFound('Organization');
+          const alertChatId = request.body.settings?.alertChatId;
+          if (alertChatId && !(await orgRepository.hasChat(tx, orgId, alertChatId)))
+            throw badRequest('Unknown chat', [
+              { path: 'settings.alertChatId', message: 'No such chat in this organization' },
+            ]);
           const settings = request.body.settings
             ? { ...before.settings, ...request.body.settings }
             : undefined;

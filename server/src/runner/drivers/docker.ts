@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
 import type { RunnerDriver, RunnerExitInfo, RunnerHandle, RunnerSpec } from './driver.js';
+import { defaultRunnerNodeFlags } from './process.js';
 
 export const runnerLabel = 'org.notifypro.bot';
 const roleLabel = 'org.notifypro.role';
@@ -51,7 +52,13 @@ export function createDockerDriver(options: DockerDriverOptions): RunnerDriver {
       const container = await docker.createContainer({
         name: nameOf(spec.botId),
         Image: options.image,
-        ...(options.cmd ? { Cmd: options.cmd } : { Cmd: ['runner'] }),
+        // The image's own CLI with the runners' V8 flags (see process.ts), unless overridden.
+        ...(options.cmd
+          ? { Cmd: options.cmd }
+          : {
+              Entrypoint: ['node', ...defaultRunnerNodeFlags, 'server/bin/notifypro.js'],
+              Cmd: ['runner'],
+            }),
         ...(options.workingDir ? { WorkingDir: options.workingDir } : {}),
         ...(options.user ? { User: options.user } : {}),
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
