@@ -74,6 +74,12 @@ export const en = {
       mailboxes_in_error:
         '%{smart_count} mailbox with errors |||| %{smart_count} mailboxes with errors',
       dead_deliveries: '%{smart_count} dead delivery |||| %{smart_count} dead deliveries',
+      open_alerts: '%{smart_count} open alert |||| %{smart_count} open alerts',
+      alert_bot: 'Bot "%{name}" is failing',
+      alert_mailbox: 'Mailbox "%{name}" is failing',
+      alert_deliveries: 'Deliveries are failing',
+      alert_since: 'since %{time}',
+      alert_not_told: 'the alert chat could not be told',
     },
     bots: {
       start: 'Start',
@@ -260,6 +266,13 @@ export const en = {
       reset: 'Reset',
       saved: 'Settings saved',
       stored_per_org: 'Settings are stored per organization.',
+      alerts: 'Alerts',
+      alerts_help:
+        'When a bot, a mailbox or deliveries keep failing, another working bot tells this chat',
+      alert_chat: 'Alert chat',
+      alert_chat_none: 'None: alerts show on the dashboard only',
+      alert_after: 'Alert after (minutes of failure)',
+      alert_reminder: 'Remind every (hours, 0: never)',
       errors: {
         color: 'A colour like #1976d2',
         logo: 'An https:// or /path URL',

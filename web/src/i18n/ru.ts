@@ -83,6 +83,13 @@ export const ru: Messages = {
         '%{smart_count} ящик с ошибками |||| %{smart_count} ящика с ошибками |||| %{smart_count} ящиков с ошибками',
       dead_deliveries:
         '%{smart_count} недоставленное сообщение |||| %{smart_count} недоставленных сообщения |||| %{smart_count} недоставленных сообщений',
+      open_alerts:
+        '%{smart_count} открытая тревога |||| %{smart_count} открытые тревоги |||| %{smart_count} открытых тревог',
+      alert_bot: 'Бот «%{name}» не работает',
+      alert_mailbox: 'Почтовый ящик «%{name}» не работает',
+      alert_deliveries: 'Сообщения не доставляются',
+      alert_since: 'с %{time}',
+      alert_not_told: 'в чат для тревог сообщить не удалось',
     },
     bots: {
       start: 'Запустить',
@@ -274,6 +281,13 @@ export const ru: Messages = {
       reset: 'Сбросить',
       saved: 'Настройки сохранены',
       stored_per_org: 'Настройки хранятся отдельно для каждой организации.',
+      alerts: 'Тревоги',
+      alerts_help:
+        'Когда бот, почтовый ящик или доставка долго не работают, другой исправный бот сообщит в этот чат',
+      alert_chat: 'Чат для тревог',
+      alert_chat_none: 'Нет: тревоги видны только на главной странице',
+      alert_after: 'Тревога через (минут сбоя)',
+      alert_reminder: 'Напоминать каждые (часов, 0 — никогда)',
       errors: {
         color: 'Цвет вида #1976d2',
         logo: 'URL вида https:// или /путь',

@@ -11,6 +11,10 @@ export interface UiSettings {
   logoUrl?: string;
   /** Section (resource name) → MUI icon name, e.g. `{bots: "SmartToy"}`. */
   icons?: Record<string, string>;
+  /** Alerts (not UI): the chat told, minutes of failure before an alert, reminder hours. */
+  alertChatId?: string | null;
+  alertAfterMinutes?: number;
+  alertReminderHours?: number;
 }
 
 export interface Organization {

@@ -14,7 +14,7 @@ import {
   TextField,
   Typography,
 } from '@mui/material';
-import { Title, useNotify, useTranslate } from 'react-admin';
+import { Title, useGetList, useNotify, useTranslate } from 'react-admin';
 import { api } from '../providers/http';
 import { session } from '../providers/session';
 import {
@@ -250,6 +250,9 @@ export function SettingsPage() {
           </Card>
         </Grid>
         <Grid size={12}>
+          <AlertSettings draft={draft} update={update} disabled={!can} error={err} />
+        </Grid>
+        <Grid size={12}>
           <Card>
             <CardHeader
               title={translate('np.settings.icons')}
@@ -324,5 +327,84 @@ export function SettingsPage() {
         {translate('np.settings.stored_per_org')}
       </Typography>
     </Box>
+  );
+}
+
+/** Where and when alerts go: the alert chat (any chat of the org), minutes of failure, reminder. */
+function AlertSettings({
+  draft,
+  update,
+  disabled,
+  error,
+}: {
+  draft: UiSettings;
+  update: (next: UiSettings) => void;
+  disabled: boolean;
+  error: (key: string) => string | undefined;
+}) {
+  const translate = useTranslate();
+  const chats = useGetList('chats', {
+    pagination: { page: 1, perPage: 200 },
+    sort: { field: 'title', order: 'ASC' },
+  });
+  const whole = (v: string) => (v === '' ? undefined : Math.max(0, Math.round(Number(v))));
+  return (
+    <Card data-testid="alert-settings">
+      <CardHeader
+        title={translate('np.settings.alerts')}
+        subheader={translate('np.settings.alerts_help')}
+      />
+      <CardContent>
+        <Grid container spacing={2}>
+          <Grid size={{ xs: 12, md: 6 }}>
+            <TextField
+              select
+              fullWidth
+              label={translate('np.settings.alert_chat')}
+              value={draft.alertChatId ?? ''}
+              onChange={(e) => update({ ...draft, alertChatId: e.target.value || null })}
+              error={Boolean(error('alertChatId'))}
+              helperText={error('alertChatId')}
+              disabled={disabled}
+            >
+              <MenuItem value="">{translate('np.settings.alert_chat_none')}</MenuItem>
+              {(chats.data ?? []).map((c) => (
+                <MenuItem key={c.id} value={String(c.id)}>
+                  {c.title ?? c.username ?? c.telegramChatId}
+                </MenuItem>
+              ))}
+            </TextField>
+          </Grid>
+          <Grid size={{ xs: 6, md: 3 }}>
+            <TextField
+              type="number"
+              fullWidth
+              label={translate('np.settings.alert_after')}
+              value={draft.alertAfterMinutes ?? ''}
+              placeholder="15"
+              slotProps={{ htmlInput: { min: 1, max: 1440 } }}
+              onChange={(e) => update({ ...draft, alertAfterMinutes: whole(e.target.value) })}
+              error={Boolean(error('alertAfterMinutes'))}
+              helperText={error('alertAfterMinutes')}
+              disabled={disabled}
+            />
+          </Grid>
+          <Grid size={{ xs: 6, md: 3 }}>
+            <TextField
+              type="number"
+              fullWidth
+              label={translate('np.settings.alert_reminder')}
+              value={draft.alertReminderHours ?? ''}
+              placeholder="24"
+              slotProps={{ htmlInput: { min: 0, max: 720 } }}
+              onChange={(e) => update({ ...draft, alertReminderHours: whole(e.target.value) })}
+              error={Boolean(error('alertReminderHours'))}
+              helperText={error('alertReminderHours')}
+              disabled={disabled}
+            />
+          </Grid>
+        </Grid>
+      </CardContent>
+    </Card>
   );
 }

@@ -81,6 +81,12 @@ function FailingNow() {
     filter: { status: 'dead' },
     sort: { field: 'createdAt', order: 'DESC' },
   });
+  const alerts = useGetList('alerts', {
+    pagination: { page: 1, perPage: 20 },
+    filter: { status: 'open' },
+    sort: { field: 'openedAt', order: 'DESC' },
+  });
+  const openAlerts = alerts.data ?? [];
   const badBots = (bots.data ?? []).filter((b) => b.status === 'error');
   const badMailboxes = (mailboxes.data ?? []).filter((m) => m.lastError || m.status === 'error');
   const deadCount = dead.total ?? 0;
@@ -88,12 +94,48 @@ function FailingNow() {
     !bots.isPending &&
     !mailboxes.isPending &&
     !dead.isPending &&
-    badBots.length + badMailboxes.length + deadCount === 0;
+    !alerts.isPending &&
+    openAlerts.length + badBots.length + badMailboxes.length + deadCount === 0;
   return (
     <Card data-testid="failing-now">
       <CardHeader title={translate('np.dashboard.failing_now')} />
       <CardContent sx={{ pt: 0 }}>
         {nothing ? <Alert severity="success">{translate('np.dashboard.all_good')}</Alert> : null}
+        {openAlerts.length > 0 ? (
+          <Alert severity="error" icon={false} sx={{ mb: 1 }} data-testid="open-alerts">
+            <Typography variant="subtitle2">
+              {translate('np.dashboard.open_alerts', { smart_count: openAlerts.length })}
+            </Typography>
+            <List dense disablePadding>
+              {openAlerts.map((a) => (
+                <ListItem
+                  key={a.id}
+                  disableGutters
+                  component={RouterLink}
+                  to={
+                    a.kind === 'bot'
+                      ? `/bots/${a.subjectId}/show`
+                      : a.kind === 'mailbox'
+                        ? `/mailboxes/${a.subjectId}/show`
+                        : listLink('deliveries', { status: 'dead' })
+                  }
+                  sx={{ color: 'inherit' }}
+                >
+                  <ListItemText
+                    primary={translate(`np.dashboard.alert_${a.kind}`, { name: a.subjectName })}
+                    secondary={[
+                      a.detail,
+                      translate('np.dashboard.alert_since', { time: format(a.openedAt) }),
+                      a.lastNotifiedAt ? null : translate('np.dashboard.alert_not_told'),
+                    ]
+                      .filter(Boolean)
+                      .join(' · ')}
+                  />
+                </ListItem>
+              ))}
+            </List>
+          </Alert>
+        ) : null}
         {badBots.length > 0 ? (
           <>
             <Link component={RouterLink} to={listLink('bots')} variant="subtitle2">
