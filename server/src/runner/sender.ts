@@ -107,6 +107,12 @@ export function startDeliveryLoop(opts: {
   const limiter = new RateLimiter({ ...defaultRateLimits, ...opts.limits });
   const queues = new Map<number, ClaimedDelivery[]>();
   const running = new Set<number>();
+  /**
+   * Ids queued or being sent here. A lease can run out while its delivery still waits here (a
+   * group's 20/min, a long backlog): this runner's next claim then gets it again, which renews
+   * the lease — it must not be queued, and sent, a second time.
+   */
+  const held = new Set<string>();
   let stopped = false;
   let wake: (() => void) | undefined;
 
@@ -231,6 +237,7 @@ export function startDeliveryLoop(opts: {
     await opts.internalApi
       .report(d.id, result)
       .catch((e) => opts.log.error({ err: e, deliveryId: d.id }, 'report failed'));
+    held.delete(d.id);
   }
 
   async function drain(chatId: number) {
@@ -269,6 +276,8 @@ export function startDeliveryLoop(opts: {
         }
         const batch = await opts.internalApi.claim(opts.batch ?? 100, 5_000);
         for (const d of batch) {
+          if (held.has(d.id)) continue;
+          held.add(d.id);
           const q = queues.get(d.telegramChatId) ?? [];
           queues.set(d.telegramChatId, q);
           q.push(d);

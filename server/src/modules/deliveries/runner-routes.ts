@@ -17,7 +17,6 @@ import {
 } from '../../metrics.js';
 
 export const deliveryPolicy = {
-  leaseMs: 60_000,
   maxAttempts: 8,
   baseBackoffMs: 1_000,
   maxBackoffMs: 10 * 60_000,
@@ -82,6 +81,7 @@ export const deliveryRunnerRoutes =
     app.addHook('preClose', () => waker.close());
 
     const uploadLimit = deps.config.telegramUploadLimitBytes;
+    const leaseMs = deps.config.deliveryLeaseSeconds * 1000;
 
     /**
      * Leases the bot's due deliveries in seq order. Per-chat order holds across retries: a
@@ -107,7 +107,7 @@ export const deliveryRunnerRoutes =
         for update skip locked
       )
       update deliveries d set status = 'sending', attempts = d.attempts + 1,
-        lease_expires_at = now() + (${deliveryPolicy.leaseMs} * interval '1 millisecond'), updated_at = now()
+        lease_expires_at = now() + (${leaseMs} * interval '1 millisecond'), updated_at = now()
       from picked, notifications n, chats c
       where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
       returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts`);
