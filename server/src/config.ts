@@ -41,6 +41,17 @@ const envSchema = z.object({
   RUNNER_DOCKER_NETWORK: z.string().default('host'),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
   WORKER_LEASE_SECONDS: z.coerce.number().positive().default(30),
+  HOUSEKEEPING_INTERVAL_SECONDS: z.coerce.number().positive().default(60),
+  // retention in days, 0 = keep forever
+  RAW_MAIL_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  EVENT_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  DELIVERY_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  NOTIFICATION_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  LOG_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  TELEGRAM_UPDATE_RETENTION_DAYS: z.coerce.number().min(0).default(7),
+  AUDIT_LOG_RETENTION_DAYS: z.coerce.number().min(0).default(0),
+  ALERT_RETENTION_DAYS: z.coerce.number().min(0).default(90),
+  RETENTION_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(5_000),
   TELEGRAM_UPLOAD_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -83,6 +94,24 @@ export type Config = {
   dockerSocket: string;
   /** How long a worker replica's claim on a mailbox lasts unrenewed (a dead replica's are taken over after it). */
   workerLeaseSeconds: number;
+  /** How often the worker's housekeeping (alerts, retention) runs; one replica at a time. */
+  housekeepingIntervalSeconds: number;
+  /**
+   * Days to keep, 0 = forever: raw mail (events.raw, the event stays), events, finished
+   * deliveries, notifications (with their files), logs, processed Telegram updates, the audit
+   * log, resolved alerts. Deleted `retentionBatchSize` rows per statement.
+   */
+  retention: {
+    rawMailDays: number;
+    eventDays: number;
+    deliveryDays: number;
+    notificationDays: number;
+    logDays: number;
+    telegramUpdateDays: number;
+    auditLogDays: number;
+    alertDays: number;
+    batchSize: number;
+  };
   /** Largest file a bot may upload (50 MB on Telegram; a local Bot API server allows more). Bigger ones are sent as a note. */
   telegramUploadLimitBytes: number;
   /**
@@ -131,6 +160,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runnerDockerNetwork: e.RUNNER_DOCKER_NETWORK,
     dockerSocket: e.DOCKER_SOCKET,
     workerLeaseSeconds: e.WORKER_LEASE_SECONDS,
+    housekeepingIntervalSeconds: e.HOUSEKEEPING_INTERVAL_SECONDS,
+    retention: {
+      rawMailDays: e.RAW_MAIL_RETENTION_DAYS,
+      eventDays: e.EVENT_RETENTION_DAYS,
+      deliveryDays: e.DELIVERY_RETENTION_DAYS,
+      notificationDays: e.NOTIFICATION_RETENTION_DAYS,
+      logDays: e.LOG_RETENTION_DAYS,
+      telegramUpdateDays: e.TELEGRAM_UPDATE_RETENTION_DAYS,
+      auditLogDays: e.AUDIT_LOG_RETENTION_DAYS,
+      alertDays: e.ALERT_RETENTION_DAYS,
+      batchSize: e.RETENTION_BATCH_SIZE,
+    },
     telegramUploadLimitBytes: e.TELEGRAM_UPLOAD_LIMIT_BYTES,
     notificationsBatchMax: e.NOTIFICATIONS_BATCH_MAX,
     notificationsBatchWindowMs: e.NOTIFICATIONS_BATCH_WINDOW_MS,
