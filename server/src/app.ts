@@ -45,6 +45,7 @@ import { eventRoutes } from './modules/events/routes.js';
 import { mailboxRoutes } from './modules/mailboxes/routes.js';
 import { ruleRoutes } from './modules/rules/routes.js';
 import { statsRoutes } from './modules/stats/routes.js';
+import { transferRoutes } from './modules/transfer/routes.js';
 import { hookIngressRoutes, webhookRoutes } from './modules/webhooks/routes.js';
 
 type RouteModule = (deps: AppDeps) => FastifyPluginAsyncZod;
@@ -65,6 +66,7 @@ const apiRouteModules: RouteModule[] = [
   botRoutes,
   chatRoutes,
   statsRoutes,
+  transferRoutes,
   alertRoutes,
 ];
 /** Route modules under /internal/v1 (bot runners). */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { buildApp } from './app.js';
 import { loadConfig, type Config } from './config.js';
@@ -7,6 +8,8 @@ import { startEmbeddedPostgres } from './db/embedded.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './logger.js';
 import { createAuthService } from './modules/auth/service.js';
+import { exportOrganization, importOrganization } from './modules/transfer/service.js';
+import { AppError } from './errors.js';
 import { SecretBox } from './crypto/secrets.js';
 import { startHousekeeping } from './worker/housekeeping.js';
 import { startWorker } from './worker/service.js';
@@ -26,10 +29,10 @@ type Runtime = {
 /** Connects to DATABASE_URL, or boots the embedded PostgreSQL in DATA_DIR, then migrates. */
 async function openRuntime(
   service: string,
-  { embeddedAllowed }: { embeddedAllowed: boolean },
+  { embeddedAllowed, logToStderr = false }: { embeddedAllowed: boolean; logToStderr?: boolean },
 ): Promise<Runtime> {
   const config = loadConfig();
-  const log = createLogger(config.logLevel, { role: service });
+  const log = createLogger(config.logLevel, { role: service }, { stderr: logToStderr });
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | null = null;
   if (!url) {
@@ -237,6 +240,84 @@ program
     });
     console.log(`superadmin ready: ${user.email} (${user.id})`);
     await rt.stop();
+  });
+
+/** A passphrase from a file (first line; `-` reads stdin), so it never shows in `ps` or history. */
+function readPassphrase(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  return readFileSync(file === '-' ? 0 : file, 'utf8').split(/\r?\n/)[0]!;
+}
+
+const cliActor = { type: 'system' as const, id: null, label: 'notifypro CLI', ip: null };
+
+program
+  .command('export')
+  .description(
+    "write an organization's configuration as JSON to stdout (secrets only with --passphrase-file, sealed with it)",
+  )
+  .requiredOption('--org <id>', 'the organization id')
+  .option(
+    '--passphrase-file <file>',
+    'seal bot tokens, mailbox passwords and webhook secrets with this passphrase',
+  )
+  .action(async (opts: { org: string; passphraseFile?: string }) => {
+    const passphrase = readPassphrase(opts.passphraseFile);
+    const rt = await openRuntime('export', { embeddedAllowed: true, logToStderr: true });
+    try {
+      const doc = await exportOrganization(
+        { db: rt.database.db, secrets: new SecretBox(rt.secretKey) },
+        opts.org,
+        { passphrase },
+      );
+      process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    } finally {
+      await rt.stop();
+    }
+  });
+
+program
+  .command('import')
+  .description(
+    'import an export document into an organization (`--org new` makes one); importing again changes nothing',
+  )
+  .argument('<file>', 'the export document (`-` reads stdin)')
+  .requiredOption('--org <id|new>', 'the organization id, or `new`')
+  .option('--passphrase-file <file>', 'the passphrase the secrets were sealed with')
+  .action(async (file: string, opts: { org: string; passphraseFile?: string }) => {
+    let document: unknown;
+    try {
+      document = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+    } catch (err) {
+      throw new Error(`${file} is not a JSON document: ${(err as Error).message}`);
+    }
+    const passphrase = readPassphrase(opts.passphraseFile);
+    const rt = await openRuntime('import', { embeddedAllowed: true, logToStderr: true });
+    try {
+      const result = await importOrganization(
+        {
+          db: rt.database.db,
+          secrets: new SecretBox(rt.secretKey),
+          config: rt.config,
+          log: rt.log,
+        },
+        opts.org === 'new' ? { newOrg: {} } : { orgId: opts.org },
+        document,
+        { passphrase, actor: cliActor },
+      );
+      for (const w of result.warnings) console.error(`warning: ${w}`);
+      for (const p of result.temporaryPasswords)
+        console.error(`new account ${p.email}: temporary password ${p.password}`);
+      process.stdout.write(
+        `${JSON.stringify({ orgId: result.orgId, summary: result.summary }, null, 2)}\n`,
+      );
+    } catch (err) {
+      // A problem's field errors are the useful part of a refused document.
+      if (err instanceof AppError && err.details.errors)
+        for (const e of err.details.errors) console.error(`  ${e.path}: ${e.message}`);
+      throw err;
+    } finally {
+      await rt.stop();
+    }
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

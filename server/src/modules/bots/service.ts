@@ -67,6 +67,12 @@ export function createBotService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config'
     }
   }
 
+  /** A bot imported without its token (an empty sealed token) runs once it has one. */
+  const noToken = () =>
+    badRequest('This bot has no token yet: set its token first', [
+      { path: 'token', message: 'The bot was imported without its token' },
+    ]);
+
   async function mustGet(tx: Executor, orgId: string, id: string) {
     const row = await botRepository.get(tx, orgId, id);
     if (!row) throw notFound('Bot');
@@ -140,6 +146,7 @@ export function createBotService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config'
         } else if (values.tokenEncrypted && mode === 'webhook') {
           values.webhookSecret = await applyMode(before, token, mode);
         }
+        if (input.enabled && token === '') throw noToken();
         if (input.enabled !== undefined && input.enabled !== before.enabled) {
           values.enabled = input.enabled;
           values.status = input.enabled ? 'starting' : 'stopped';
@@ -194,6 +201,7 @@ export function createBotService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config'
     async control(orgId: string, actor: Actor, id: string, action: 'start' | 'stop' | 'restart') {
       return db.transaction(async (tx) => {
         const before = await mustGet(tx, orgId, id);
+        if (action !== 'stop' && secrets.decrypt(before.tokenEncrypted) === '') throw noToken();
         const values =
           action === 'stop'
             ? { enabled: false, status: 'stopped' as const }

@@ -8,7 +8,7 @@ import { auditRepository } from '../audit/repository.js';
 import { roleSchema } from '../auth/schema.js';
 import { orgRepository } from './repository.js';
 
-const orgSettings = z
+export const orgSettings = z
   .object({
     timeZone: z.string().max(64).optional(),
     language: z.enum(['en', 'ru']).optional(),

@@ -16,7 +16,7 @@ const field = z
     /^(from|to|subject|text|body|header:[\w-]+|body\.[\w.-]+)$/,
     'from, to, subject, text, header:<Name> or body.<path>',
   );
-const condition = z
+export const ruleCondition = z
   .object({ field, op: z.enum(conditionOps), value: z.string().max(1000).optional() })
   .superRefine((c, ctx) => {
     if (c.op !== 'exists' && c.value === undefined)
@@ -35,7 +35,7 @@ const ruleBody = z.object({
     })
     .default({}),
   match: z.enum(['all', 'any']).default('all'),
-  conditions: z.array(condition).max(50).default([]),
+  conditions: z.array(ruleCondition).max(50).default([]),
   targets: z.array(target).min(1).max(50),
   template: z.string().max(4000).nullable().optional(),
   includeAttachments: z.boolean().default(false),
@@ -52,7 +52,7 @@ const rulePatch = z.object({
     })
     .optional(),
   match: z.enum(['all', 'any']).optional(),
-  conditions: z.array(condition).max(50).optional(),
+  conditions: z.array(ruleCondition).max(50).optional(),
   targets: z.array(target).min(1).max(50).optional(),
   template: z.string().max(4000).nullable().optional(),
   includeAttachments: z.boolean().optional(),
