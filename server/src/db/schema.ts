@@ -328,22 +328,29 @@ export const notifications = pgTable(
   (t) => [
     uniqueIndex('notifications_idempotency_key').on(t.orgId, t.idempotencyKey),
     index().on(t.orgId, t.createdAt),
+    // deleting an event sets its notifications' event_id null: without it, a scan per event
+    index().on(t.eventId),
   ],
 );
 
-export const attachments = pgTable('attachments', {
-  id: id(),
-  orgId: orgRef(),
-  notificationId: uuid('notification_id')
-    .notNull()
-    .references(() => notifications.id, { onDelete: 'cascade' }),
-  filename: text('filename').notNull(),
-  contentType: text('content_type').notNull(),
-  size: integer('size').notNull(),
-  content: bytea('content').notNull(),
-  /** Order within the notification (the first file carries the caption). */
-  position: integer('position').notNull().default(0),
-});
+export const attachments = pgTable(
+  'attachments',
+  {
+    id: id(),
+    orgId: orgRef(),
+    notificationId: uuid('notification_id')
+      .notNull()
+      .references(() => notifications.id, { onDelete: 'cascade' }),
+    filename: text('filename').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    content: bytea('content').notNull(),
+    /** Order within the notification (the first file carries the caption). */
+    position: integer('position').notNull().default(0),
+  },
+  // deleting a notification cascades to its files: without it, a scan per notification
+  (t) => [index().on(t.notificationId)],
+);
 
 export const deliveryStatuses = ['queued', 'sending', 'sent', 'failed', 'dead'] as const;
 export type DeliveryStatus = (typeof deliveryStatuses)[number];

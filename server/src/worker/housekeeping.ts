@@ -8,11 +8,18 @@ import type { Config } from '../config.js';
 import { withAdvisoryLock, type Database } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { evaluateAlerts } from '../modules/alerts/service.js';
+import { applyRetention } from './retention.js';
 
 /** pg_advisory_lock key of the housekeeping ("np-hk"). */
 export const HOUSEKEEPING_LOCK_KEY = 0x6e70686b;
 
-export type HousekeepingContext = { db: Database; config: Config; log: Logger };
+export type HousekeepingContext = {
+  db: Database;
+  config: Config;
+  log: Logger;
+  /** True once the worker is stopping: long jobs return between batches. */
+  stopping?: () => boolean;
+};
 export type HousekeepingJob = {
   name: string;
   /** Least time between two runs of this job (0: every round). */
@@ -28,7 +35,14 @@ export const alertsJob: HousekeepingJob = {
     evaluateAlerts(db, { runnerStaleSeconds: config.runnerStaleSeconds, log }),
 };
 
-export const housekeepingJobs: HousekeepingJob[] = [alertsJob];
+export const retentionJob: HousekeepingJob = {
+  name: 'retention',
+  everyMs: 60 * 60_000,
+  run: ({ db, config, stopping }) =>
+    applyRetention(db, config.retention, stopping ? { shouldStop: stopping } : {}),
+};
+
+export const housekeepingJobs: HousekeepingJob[] = [alertsJob, retentionJob];
 
 export type HousekeepingRound = { skipped: boolean; jobs: Record<string, Record<string, number>> };
 export type HousekeepingHandle = {
@@ -63,7 +77,7 @@ export function startHousekeeping(
         if (!force && last !== undefined && Date.now() - last < job.everyMs) continue;
         lastRun.set(job.name, Date.now());
         try {
-          figures[job.name] = await job.run({ db, config, log });
+          figures[job.name] = await job.run({ db, config, log, stopping: () => stopped });
           if (Object.values(figures[job.name]!).some((n) => n > 0))
             log.info({ job: job.name, ...figures[job.name] }, 'housekeeping job done');
         } catch (err) {

@@ -1,0 +1,2 @@
+CREATE INDEX "attachments_notification_id_index" ON "attachments" USING btree ("notification_id");--> statement-breakpoint
+CREATE INDEX "notifications_event_id_index" ON "notifications" USING btree ("event_id");
