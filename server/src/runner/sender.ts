@@ -24,16 +24,18 @@ export type ClaimedDelivery = {
   disableLinkPreview: boolean;
   attempts: number;
   attachments?: ClaimedAttachment[];
+  /** Message ids of the parts an earlier attempt got through: this one starts after them. */
+  sentMessageIds?: number[];
 };
 /** What happened on the way, for the api's metrics. */
 export type SendTelemetry = { rateLimited: number; sendLatencyMs: number[] };
 export type DeliveryResult = (
   | { outcome: 'sent'; messageIds: number[] }
-  | { outcome: 'retry'; error: string; retryAfterMs?: number }
-  | { outcome: 'migrated'; newChatId: number }
+  | { outcome: 'retry'; error: string; retryAfterMs?: number; messageIds?: number[] }
+  | { outcome: 'migrated'; newChatId: number; messageIds?: number[] }
   | { outcome: 'chat_gone'; reason: string }
   | { outcome: 'failed'; error: string }
-  | { outcome: 'unknown'; error: string }
+  | { outcome: 'unknown'; error: string; messageIds?: number[] }
   /** Not attempted: handed back because an earlier delivery to the chat must go first. */
   | { outcome: 'released' }
 ) & { telemetry?: SendTelemetry };
@@ -187,12 +189,18 @@ export function startDeliveryLoop(opts: {
 
   async function sendOne(d: ClaimedDelivery): Promise<DeliveryResult> {
     const telemetry: SendTelemetry = { rateLimited: 0, sendLatencyMs: [] };
-    const messageIds: number[] = [];
+    // One message id per step: the plan is the same on every attempt, so an earlier attempt's
+    // ids say how many steps are done and this one resumes after them.
+    const messageIds: number[] = [...(d.sentMessageIds ?? [])];
     let plain = false;
     // A runner without a file client (an older wiring) still sends the text, with the files named.
     const steps = planSteps(d, !!opts.internalApi.attachment);
     const done = (r: DeliveryResult): DeliveryResult => ({ ...r, telemetry });
-    for (let i = 0; i < steps.length; i++) {
+    /** A result that goes again later, with the parts sent so far. */
+    const later = (
+      r: Extract<DeliveryResult, { outcome: 'retry' | 'unknown' | 'migrated' }>,
+    ): DeliveryResult => done(messageIds.length ? { ...r, messageIds: [...messageIds] } : r);
+    for (let i = messageIds.length; i < steps.length; i++) {
       const step = steps[i]!;
       const r = await call(d, step, plain, telemetry);
       if ('messageId' in r) {
@@ -208,23 +216,24 @@ export function startDeliveryLoop(opts: {
           continue;
         case 'too_large':
           if (step.kind === 'file') {
-            steps.splice(i + 1, 0, {
+            // Its caption and a note go as one message in its place (still one id per step).
+            steps[i] = {
               kind: 'message',
-              html: fileNote(step.attachment),
-            });
-            if (step.caption) steps.splice(i + 1, 0, { kind: 'message', html: step.caption });
+              html: [step.caption, fileNote(step.attachment)].filter(Boolean).join('\n\n'),
+            };
+            i--;
             continue;
           }
           return done({ outcome: 'failed', error: r.description });
         case 'migrated':
-          return done({ outcome: 'migrated', newChatId: r.newChatId });
+          return later({ outcome: 'migrated', newChatId: r.newChatId });
         case 'chat_gone':
           return done({ outcome: 'chat_gone', reason: r.description });
         case 'transient':
-          return done({ outcome: 'retry', error: r.description });
+          return later({ outcome: 'retry', error: r.description });
         case 'unknown':
           // The request may have reached Telegram: the outcome is unknown.
-          return done({ outcome: 'unknown', error: r.description });
+          return later({ outcome: 'unknown', error: r.description });
         default:
           return done({ outcome: 'failed', error: r.description });
       }

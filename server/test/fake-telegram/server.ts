@@ -233,6 +233,8 @@ export interface FailNextOptions {
   chatId?: number | string;
   /** How many matching requests fail; default 1; -1 until `clearFaults()`. */
   count?: number;
+  /** Let this many matching requests through before the first fails (e.g. 1: part 2 of a split text). */
+  after?: number;
   fault: Fault;
 }
 
@@ -1304,6 +1306,10 @@ export class FakeTelegram {
     );
     const armed = this.faults[index];
     if (!armed) return undefined;
+    if (armed.after && armed.after > 0) {
+      armed.after--;
+      return undefined;
+    }
     if (armed.remaining > 0 && --armed.remaining === 0) this.faults.splice(index, 1);
     return armed.fault;
   }

@@ -39,6 +39,8 @@ const claimed = z.object({
   disableLinkPreview: z.boolean(),
   attempts: z.number(),
   attachments: z.array(claimedAttachment),
+  /** Parts of this delivery Telegram already took (an earlier attempt failed after them): skip them. */
+  sentMessageIds: z.array(z.number()),
 });
 /** What the runner saw while sending, counted into the api's metrics. */
 const telemetry = z
@@ -47,18 +49,31 @@ const telemetry = z
     sendLatencyMs: z.array(z.number().min(0).max(3_600_000)).max(1_000),
   })
   .optional();
+/** Parts sent before a failure, in order: the next attempt resumes after them. */
+const progress = z.array(z.number()).max(10_000).optional();
 const result = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('sent'), messageIds: z.array(z.number()), telemetry }),
   z.object({
     outcome: z.literal('retry'),
     error: z.string(),
     retryAfterMs: z.number().int().min(0).optional(),
+    messageIds: progress,
     telemetry,
   }),
-  z.object({ outcome: z.literal('migrated'), newChatId: z.number(), telemetry }),
+  z.object({
+    outcome: z.literal('migrated'),
+    newChatId: z.number(),
+    messageIds: progress,
+    telemetry,
+  }),
   z.object({ outcome: z.literal('chat_gone'), reason: z.string(), telemetry }),
   z.object({ outcome: z.literal('failed'), error: z.string(), telemetry }),
-  z.object({ outcome: z.literal('unknown'), error: z.string(), telemetry }),
+  z.object({
+    outcome: z.literal('unknown'),
+    error: z.string(),
+    messageIds: progress,
+    telemetry,
+  }),
   // Claimed, not attempted: an earlier delivery to the chat goes again first.
   z.object({ outcome: z.literal('released'), telemetry }),
 ]);
@@ -110,7 +125,8 @@ export const deliveryRunnerRoutes =
         lease_expires_at = now() + (${leaseMs} * interval '1 millisecond'), updated_at = now()
       from picked, notifications n, chats c
       where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
-      returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts`);
+      returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts,
+        d.telegram_message_ids`);
       const got = rows.rows as Array<Record<string, unknown>>;
       const notificationIds = [...new Set(got.map((r) => String(r.notification_id)))];
       const files = notificationIds.length
@@ -139,6 +155,9 @@ export const deliveryRunnerRoutes =
             silent: !!options.silent,
             disableLinkPreview: !!options.disableLinkPreview,
             attempts: Number(r.attempts),
+            sentMessageIds: Array.isArray(r.telegram_message_ids)
+              ? (r.telegram_message_ids as number[])
+              : [],
             attachments: files
               .filter((f) => f.notificationId === r.notification_id)
               .map((f) => ({
@@ -209,10 +228,13 @@ export const deliveryRunnerRoutes =
           createdAt = d.createdAt;
           source = d.source;
           const now = new Date();
+          // Parts already sent are kept (a retry resumes after them), never forgotten.
+          const sentSoFar =
+            'messageIds' in r && r.messageIds?.length ? { telegramMessageIds: r.messageIds } : {};
           const set = (values: Partial<typeof deliveries.$inferInsert>) =>
             tx
               .update(deliveries)
-              .set({ ...values, leaseExpiresAt: null, updatedAt: now })
+              .set({ ...sentSoFar, ...values, leaseExpiresAt: null, updatedAt: now })
               .where(eq(deliveries.id, d.id));
           const dead = async (error: string) => {
             await set({ status: 'dead', lastError: error });

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { createTestApp, type TestApp } from '../../test/app.js';
+import { startDeliveryKit, type DeliveryKit } from '../../test/delivery-kit.js';
+import { signup, type SignedUp } from '../../test/factories.js';
+import { deliveries } from '../db/schema.js';
+
+let t: TestApp;
+let owner: SignedUp;
+let kit: DeliveryKit;
+
+beforeAll(async () => {
+  t = await createTestApp();
+  owner = await signup(t);
+  kit = await startDeliveryKit(t, owner.orgId, { chats: 2 });
+}, 30_000);
+afterAll(async () => {
+  await kit?.close();
+  await t?.close();
+});
+
+/** Three parts of 4096 at most: lines of 100 characters, each numbered. */
+const longText = (tag: string) =>
+  Array.from({ length: 100 }, (_, i) =>
+    `${tag} line ${String(i).padStart(3, '0')} `.padEnd(99, '.'),
+  ).join('\n');
+
+async function sendAndSettle(chat: number, text: string) {
+  const res = await t.request({
+    method: 'POST',
+    url: `/api/v1/orgs/${owner.orgId}/notifications`,
+    token: owner.token,
+    payload: { text, chatIds: [kit.chatIds[chat]] },
+  });
+  expect(res.statusCode).toBe(202);
+  const id = res.json().deliveries[0].id as string;
+  for (const end = Date.now() + 30_000; ; ) {
+    const [d] = await t.deps.db.select().from(deliveries).where(eq(deliveries.id, id));
+    if (d!.status === 'sent' || d!.status === 'failed' || d!.status === 'dead') return d!;
+    if (Date.now() > end) throw new Error(`delivery still ${d!.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a split delivery that fails partway', () => {
+  it('resumes after the parts Telegram took: a 502 on part 2 sends part 1 once', async () => {
+    const chat = kit.telegramChatIds[0]!;
+    kit.fake.failNext({
+      method: 'sendMessage',
+      chatId: chat,
+      after: 1,
+      fault: { type: 'http', status: 502 },
+    });
+    const d = await sendAndSettle(0, longText('A'));
+    expect(d.status).toBe('sent');
+    expect(d.attempts).toBe(2);
+    const got = kit.fake.messages({ chatId: chat });
+    // Part 1 once, then parts 2 and 3 from the second attempt: nothing resent, nothing lost.
+    expect(got).toHaveLength(3);
+    expect(got.map((m) => m.plainText.slice(0, 14))).toEqual([
+      'A line 000 ...',
+      expect.stringMatching(/^A line \d{3}/),
+      expect.stringMatching(/^A line \d{3}/),
+    ]);
+    expect(got.map((m) => m.plainText).join('\n')).toBe(longText('A'));
+    expect(d.telegramMessageIds).toEqual(got.map((m) => m.message_id));
+    expect(kit.fake.stats().errorsByCode['502']).toBe(1);
+  });
+
+  it('after a dropped connection on part 2, sends part 2 once more (outcome unknown) but never part 1', async () => {
+    const chat = kit.telegramChatIds[1]!;
+    kit.fake.failNext({
+      method: 'sendMessage',
+      chatId: chat,
+      after: 1,
+      fault: { type: 'drop-after-accept' },
+    });
+    const d = await sendAndSettle(1, longText('B'));
+    expect(d.status).toBe('sent');
+    const got = kit.fake.messages({ chatId: chat }).map((m) => m.plainText);
+    const parts = [...new Set(got)];
+    expect(parts).toHaveLength(3);
+    expect(parts.join('\n')).toBe(longText('B'));
+    // Part 2 reached Telegram before the connection dropped: it is the one sent twice.
+    expect(got).toEqual([parts[0], parts[1], parts[1], parts[2]]);
+    expect(d.telegramMessageIds).toHaveLength(3);
+  });
+});
