@@ -35,6 +35,7 @@ import { createBotService } from './modules/bots/service.js';
 import { chatRoutes } from './modules/chats/routes.js';
 import { createChatService } from './modules/chats/service.js';
 import { createAuthService } from './modules/auth/service.js';
+import { logRepository } from './modules/logs/repository.js';
 import { logRoutes } from './modules/logs/routes.js';
 import { memberRoutes } from './modules/members/routes.js';
 import { createMemberService } from './modules/members/service.js';
@@ -121,7 +122,23 @@ export async function buildApp(
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandler(app);
+  registerErrorHandler(app, {
+    // the event log shows that (and where) the api failed; the details stay in pino's log
+    onInternalError: (error, request) =>
+      void logRepository
+        .write(db, request.org?.orgId ?? null, {
+          level: 'error',
+          source: 'api',
+          message: `Internal error on ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]} (request ${request.id})`,
+          context: {
+            requestId: request.id,
+            method: request.method,
+            route: request.routeOptions.url ?? null,
+            error: error.name,
+          },
+        })
+        .catch((err: unknown) => request.log.warn({ err }, 'event log write failed')),
+  });
   registerMetrics(app, { db, token: config.metricsToken });
 
   await app.register(helmet, {

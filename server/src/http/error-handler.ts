@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type FieldError } from '../errors.js';
 
@@ -19,8 +19,14 @@ export function problem(status: number, detail: string, extra: Record<string, un
   return { type: 'about:blank', status, title: titles[status] ?? 'Error', detail, ...extra };
 }
 
-/** The one place where errors become RFC 9457 problem+json; 5xx internals are hidden. */
-export function registerErrorHandler(app: FastifyInstance): void {
+/**
+ * The one place where errors become RFC 9457 problem+json; 5xx internals are hidden (the
+ * pino log has them; `onInternalError` may record that one happened, e.g. in the event log).
+ */
+export function registerErrorHandler(
+  app: FastifyInstance,
+  options: { onInternalError?: (error: Error, request: FastifyRequest) => void } = {},
+): void {
   app.setErrorHandler((error: FastifyError | AppError | Error, request, reply) => {
     reply.type('application/problem+json');
     if (error instanceof AppError) {
@@ -42,6 +48,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const status = (error as FastifyError).statusCode ?? 500;
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
+      options.onInternalError?.(error, request);
       return reply.status(status).send(problem(status, 'Something went wrong on our side'));
     }
     if (status === 429) {

@@ -70,18 +70,47 @@ export function createBotRuntime(db: Database) {
       });
     },
 
-    /** A runner's heartbeat; a disabled bot stays `stopped` whatever its runner says. */
+    /**
+     * A runner's heartbeat; a disabled bot stays `stopped` whatever its runner says. A new
+     * error (Telegram refused the token…) and the recovery from one go to the org's log.
+     */
     async heartbeat(botId: string, status: 'running' | 'error', error: string | null) {
-      const [row] = await db
-        .update(bots)
-        .set({
-          status: sql`case when ${bots.enabled} then ${status} else 'stopped' end`,
-          lastHeartbeatAt: new Date(),
-          lastError: error,
-        })
-        .where(eq(bots.id, botId))
-        .returning({ enabled: bots.enabled, revision: bots.revision });
-      return row ?? null;
+      // one statement: the FROM subquery reads the row as it was before this update
+      const [row] = (
+        await db.execute(sql`
+          update bots b set
+            status = case when b.enabled then ${status} else 'stopped' end,
+            last_heartbeat_at = now(),
+            last_error = ${error}
+          from (select id, status, last_error from bots where id = ${botId} for update) prev
+          where b.id = prev.id
+          returning b.org_id, b.name, b.enabled, b.revision,
+            prev.status as prev_status, prev.last_error as prev_error`)
+      ).rows as Array<{
+        org_id: string;
+        name: string;
+        enabled: boolean;
+        revision: number;
+        prev_status: string;
+        prev_error: string | null;
+      }>;
+      if (!row) return null;
+      const failing = row.enabled && status === 'error';
+      if (failing && (row.prev_status !== 'error' || row.prev_error !== error))
+        await logRepository.write(db, row.org_id, {
+          level: 'error',
+          source: 'bot',
+          message: `Bot ${row.name}: ${error ?? 'error'}`,
+          context: { botId },
+        });
+      else if (row.enabled && status === 'running' && row.prev_status === 'error')
+        await logRepository.write(db, row.org_id, {
+          level: 'info',
+          source: 'bot',
+          message: `Bot ${row.name} is running again`,
+          context: { botId },
+        });
+      return { enabled: row.enabled, revision: row.revision };
     },
 
     async botForRunner(botId: string) {

@@ -246,6 +246,17 @@ export const deliveryRunnerRoutes =
             });
             return { status: 'dead' };
           };
+          // Telegram refused it for good (chat gone, bad request): no retry, so the log says it
+          const failed = async (error: string) => {
+            await set({ status: 'failed', lastError: error });
+            await logRepository.write(tx, orgId, {
+              level: 'error',
+              source: 'delivery',
+              message: `Delivery failed: ${error}`,
+              context: { deliveryId: d.id, chatId: d.chatId, botId },
+            });
+            return { status: 'failed' };
+          };
           const apply = async (): Promise<{ status: string }> => {
             switch (r.outcome) {
               case 'released':
@@ -332,12 +343,10 @@ export const deliveryRunnerRoutes =
                     .update(chats)
                     .set({ status: 'inactive', updatedAt: now })
                     .where(eq(chats.id, d.chatId));
-                await set({ status: 'failed', lastError: r.reason });
-                return { status: 'failed' };
+                return failed(r.reason);
               }
               case 'failed':
-                await set({ status: 'failed', lastError: r.error });
-                return { status: 'failed' };
+                return failed(r.error);
             }
           };
           const status = await apply();

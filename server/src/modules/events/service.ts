@@ -1,7 +1,13 @@
 import { and, eq, gt, ne, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { events, rules } from '../../db/schema.js';
-import { evaluateRules, type RuleEvent } from '../rules/engine.js';
+import {
+  conditionOps,
+  evaluateRules,
+  sourceMatches,
+  unsafeRegexReason,
+  type RuleEvent,
+} from '../rules/engine.js';
 import { renderTemplate } from '../rules/template.js';
 import { logRepository } from '../logs/repository.js';
 import { enqueueNotification } from '../notifications/service.js';
@@ -39,6 +45,22 @@ export type IngestInput = RuleEvent & {
   /** The raw MIME of a mail, kept for the retention period (RAW_MAIL_RETENTION_DAYS). */
   raw?: Buffer | null;
 };
+
+/** Why a rule cannot work as written (a refused regex, an unknown operator), or null. */
+export function ruleProblem(rule: Pick<typeof rules.$inferSelect, 'conditions'>): string | null {
+  for (const c of rule.conditions) {
+    if (!(conditionOps as readonly string[]).includes(c.op))
+      return `condition on ${c.field}: unknown operator "${c.op}"`;
+    if (c.op === 'regex') {
+      const why = unsafeRegexReason(c.value ?? '');
+      if (why) return `condition on ${c.field}: ${why}; it never matches`;
+    }
+  }
+  return null;
+}
+// A broken rule is logged once an hour per revision, not once per event.
+const RULE_PROBLEM_LOG_INTERVAL_MS = 3_600_000;
+const ruleProblemLogged = new Map<string, number>();
 
 /**
  * Records an event, matches the org's rules and enqueues their notifications in one
@@ -108,6 +130,21 @@ export async function ingestEvent(
       .from(rules)
       .where(and(eq(rules.orgId, orgId), eq(rules.enabled, true)));
     const matched = input.error ? [] : evaluateRules(orgRules, input);
+    for (const rule of orgRules) {
+      // rules stored before the checks, or imported: they stay, and the log says why they are silent
+      const problem = sourceMatches(rule, input) ? ruleProblem(rule) : null;
+      const key = `${rule.id}:${rule.updatedAt.getTime()}`;
+      if (!problem || Date.now() - (ruleProblemLogged.get(key) ?? 0) < RULE_PROBLEM_LOG_INTERVAL_MS)
+        continue;
+      ruleProblemLogged.set(key, Date.now());
+      if (ruleProblemLogged.size > 10_000) ruleProblemLogged.clear();
+      await logRepository.write(tx, orgId, {
+        level: 'error',
+        source: 'rules',
+        message: `Rule "${rule.name}" cannot match: ${problem}`,
+        context: { ruleId: rule.id, eventId: row.id },
+      });
+    }
     for (const rule of matched) {
       const text = renderTemplate(rule.template, input, { mailbox: input.mailboxName });
       const enqueue = deps.enqueue ?? enqueueNotification;

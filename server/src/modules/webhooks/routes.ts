@@ -10,8 +10,12 @@ import { access, actorOf, orgOf } from '../../http/access.js';
 import { isoDate, nullableIsoDate, orgParams } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
 import { ingestEvent } from '../events/service.js';
+import { logRepository } from '../logs/repository.js';
 
 const HOOK_BODY_LIMIT = 256 * 1024;
+/** A refused call is logged at most this often per webhook and reason (a flood stays one row). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+const lastRefusalLogged = new Map<string, number>();
 
 const webhook = z.object({
   id: z.string(),
@@ -146,6 +150,27 @@ export const hookIngressRoutes =
       (_req, body, done) => done(null, body),
     );
 
+    /** The sender's mistake, told to the org's event log (throttled), then the 4xx. */
+    const refuse = async (
+      hook: typeof webhooks.$inferSelect,
+      ip: string,
+      error: AppError,
+    ): Promise<never> => {
+      const key = `${hook.id}:${error.message}`;
+      const now = Date.now();
+      if (now - (lastRefusalLogged.get(key) ?? 0) >= REFUSAL_LOG_INTERVAL_MS) {
+        lastRefusalLogged.set(key, now);
+        if (lastRefusalLogged.size > 10_000) lastRefusalLogged.clear();
+        await logRepository.write(deps.db, hook.orgId, {
+          level: 'warn',
+          source: 'webhook',
+          message: `Webhook "${hook.name}" refused a call: ${error.message}`,
+          context: { webhookId: hook.id, ip },
+        });
+      }
+      throw error;
+    };
+
     app.post('/hooks/:token', {
       config: { ...access.public, rateLimit: { max: 120, timeWindow: '1 minute' } },
       bodyLimit: HOOK_BODY_LIMIT,
@@ -165,7 +190,11 @@ export const hookIngressRoutes =
           const expected = `sha256=${createHmac('sha256', deps.secrets.decrypt(hook.hmacSecretEncrypted)).update(raw).digest('hex')}`;
           const given = request.headers['x-notifypro-signature'];
           if (typeof given !== 'string' || !safeEqual(given, expected))
-            throw new AppError('unauthorized', 'Bad or missing X-NotifyPro-Signature');
+            await refuse(
+              hook,
+              request.ip,
+              new AppError('unauthorized', 'Bad or missing X-NotifyPro-Signature'),
+            );
         }
         const type = String(request.headers['content-type'] ?? '');
         let body: unknown;
@@ -176,7 +205,8 @@ export const hookIngressRoutes =
               ? JSON.parse(raw.toString('utf8'))
               : {};
         } catch {
-          if (type.includes('json')) throw new AppError('bad_request', 'Body is not valid JSON');
+          if (type.includes('json'))
+            await refuse(hook, request.ip, new AppError('bad_request', 'Body is not valid JSON'));
           body = { text: raw.toString('utf8') };
         }
         const result = await ingestEvent({ db: deps.db }, hook.orgId, {
