@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, defaultRateLimits } from './rate-limiter.js';
 
-const limits = { perSecond: 30, chatBurst: 3, chatPerSecond: 1, groupPerMinute: 20 };
+const limits = {
+  perSecond: 30,
+  chatBurst: 3,
+  chatPerSecond: 1,
+  groupPerMinute: 20,
+  windowMarginMs: 50,
+};
 
 describe('RateLimiter', () => {
   it('lets a chat burst 3, then 1 per second', () => {
@@ -41,6 +47,13 @@ describe('RateLimiter', () => {
     settle(800); // the answer came 800 ms later: Telegram may have counted it then
     expect(l.delayFor(7, 1000)).toBe(800);
     expect(l.delayFor(7, 1800)).toBe(0);
+  });
+
+  it('by default keeps windows 10 ms over Telegram’s (sends already count from their answer)', () => {
+    const l = new RateLimiter(defaultRateLimits);
+    for (let i = 0; i < 30; i++) l.record(100 + i, 0);
+    expect(l.delayFor(999, 0)).toBe(1010);
+    expect(l.delayFor(999, 1010)).toBe(0);
   });
 
   it('pauseAll holds every chat for retry_after', () => {
