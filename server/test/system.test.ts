@@ -5,12 +5,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { startDovecot, type DovecotServer } from './dovecot.js';
 import { startFakeTelegram, type FakeTelegram } from './fake-telegram/server.js';
+import { eventually, freePort } from './wait.js';
 
 const cli = fileURLToPath(new URL('../bin/notifypro.js', import.meta.url));
 let database: TestDatabase;
@@ -22,27 +22,6 @@ let out = '';
 let token: string;
 let orgId: string;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-async function eventually<T>(
-  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  ms = 30_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until)
-      throw new Error(`condition not met in time; output:\n${out.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 async function call(method: string, path: string, body?: unknown) {
   const res = await fetch(`${base}/api/v1${path}`, {
     method,
@@ -81,13 +60,16 @@ beforeAll(async () => {
   });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  await eventually(async () => {
-    if (child.exitCode !== null) throw new Error(`notifypro start exited: ${out}`);
-    return fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-  }, 60_000);
+  await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`notifypro start exited: ${out}`);
+      return fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    { ms: 60_000, why: () => out.slice(-3000) },
+  );
   const signup = await call('POST', '/auth/signup', {
     email: 'night.manager@hotel.test',
     password: 'a long enough password',
@@ -154,10 +136,11 @@ describe('notifypro start: mail, webhook and API call to Telegram', () => {
       targets: [{ chatId: contact.id }],
     });
     expect(rule.status).toBe(201);
+    // The worker connects (its IDLE is what the mail below arrives through).
     await eventually(
       async () => (await call('GET', `${org}/mailboxes/${mailbox.body.id}`)).body.status === 'ok',
-      30_000,
-    ).catch(() => undefined);
+      { ms: 30_000, why: () => out.slice(-3000) },
+    );
 
     await dovecot.append(
       'frontdesk@hotel.test',

@@ -1,7 +1,6 @@
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../../test/app.js';
+import type { TestApp } from '../../test/app.js';
 import {
   ensureBaseImage,
   ensureDockerEngine,
@@ -9,6 +8,8 @@ import {
 } from '../../test/docker-engine.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { createListeningTestApp } from '../../test/listening-app.js';
+import { eventually } from '../../test/wait.js';
 import { supervisorToken } from '../http/access.js';
 import { createLogger } from '../logger.js';
 import { createDockerDriver, runnerLabel } from './drivers/docker.js';
@@ -23,36 +24,17 @@ let t: TestApp;
 let fake: FakeTelegram;
 let owner: SignedUp;
 let supervisor: Supervisor;
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-async function eventually<T>(
-  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  ms = 40_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Containers start slower than processes, the more so on a busy machine. */
+const slowly = <T>(check: Parameters<typeof eventually<T>>[0]) =>
+  eventually(check, { ms: 60_000, everyMs: 200 });
 
 describe.skipIf(!required)('bots supervisor (docker driver, real engine)', () => {
   beforeAll(async () => {
     engine = (await ensureDockerEngine({ required: true }))!;
     const image = await ensureBaseImage(engine);
     fake = await startFakeTelegram({ port: 0 });
-    const port = await freePort();
-    const address = `http://127.0.0.1:${port}`;
-    t = await createTestApp({ TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: address });
-    await t.app.listen({ port, host: '127.0.0.1' });
+    let address: string;
+    ({ t, address } = await createListeningTestApp({ TELEGRAM_API_ROOT: fake.apiRoot }));
     owner = await signup(t);
     supervisor = startSupervisor({
       api: createSupervisorApi(address, supervisorToken(t.deps.secrets)),
@@ -99,7 +81,7 @@ describe.skipIf(!required)('bots supervisor (docker driver, real engine)', () =>
     const tg = fake.addBot({});
     const botId = (await api('POST', '/bots', { name: 'docker bot', token: tg.token })).json()
       .id as string;
-    await eventually(async () => (await api('GET', `/bots/${botId}`)).json().status === 'running');
+    await slowly(async () => (await api('GET', `/bots/${botId}`)).json().status === 'running');
     const [c] = await containersOf(botId);
     expect(c).toBeDefined();
     const container = engine.docker.getContainer(c!.Id);
@@ -113,19 +95,19 @@ describe.skipIf(!required)('bots supervisor (docker driver, real engine)', () =>
       (await api('GET', '/chats'))
         .json()
         .items.some((x: { telegramChatId: number }) => x.telegramChatId === id) as boolean;
-    await eventually(() => seen(chat.id));
+    await slowly(() => seen(chat.id));
 
     await container.kill({ signal: 'SIGKILL' });
     const { chat: later } = fake.botAddedToGroup({ token: tg.token, chat: { type: 'supergroup' } });
-    await eventually(async () => {
+    await slowly(async () => {
       const now = await containersOf(botId);
       if (!now.length || now[0]!.State !== 'running') return false;
       const i = await engine.docker.getContainer(now[0]!.Id).inspect();
       return i.Id !== c!.Id || i.RestartCount > 0;
     });
-    await eventually(() => seen(later.id));
+    await slowly(() => seen(later.id));
 
     expect((await api('DELETE', `/bots/${botId}`)).statusCode).toBe(204);
-    await eventually(async () => (await containersOf(botId)).length === 0);
+    await slowly(async () => (await containersOf(botId)).length === 0);
   }, 120_000);
 });

@@ -1,8 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../../test/app.js';
+import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { createListeningTestApp } from '../../test/listening-app.js';
+import { eventually } from '../../test/wait.js';
 import { supervisorToken } from '../http/access.js';
 import { createLogger } from '../logger.js';
 import { createRunnerApi } from './internal-api.js';
@@ -14,20 +15,9 @@ let owner: SignedUp;
 let address: string;
 const runners: Array<{ stop(): void; done: Promise<number> }> = [];
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 beforeAll(async () => {
   fake = await startFakeTelegram({ port: 0 });
-  const port = await freePort();
-  address = `http://127.0.0.1:${port}`;
-  t = await createTestApp({ TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: address });
-  await t.app.listen({ port, host: '127.0.0.1' });
+  ({ t, address } = await createListeningTestApp({ TELEGRAM_API_ROOT: fake.apiRoot }));
   owner = await signup(t);
 }, 30_000);
 afterAll(async () => {
@@ -39,16 +29,6 @@ afterAll(async () => {
 
 const api = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
   t.request({ method, url: `/api/v1/orgs/${owner.orgId}${url}`, token: owner.token, payload });
-
-async function eventually<T>(fn: () => Promise<T | undefined | false>, ms = 8000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Registers a bot through the API and starts its runner as the supervisor would. */
 async function botWithRunner(mode: 'polling' | 'webhook' = 'polling') {

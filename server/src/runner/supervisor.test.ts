@@ -1,8 +1,9 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../../test/app.js';
+import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { createListeningTestApp } from '../../test/listening-app.js';
+import { eventually } from '../../test/wait.js';
 import { supervisorToken } from '../http/access.js';
 import { createLogger } from '../logger.js';
 import { createProcessDriver } from './drivers/process.js';
@@ -14,20 +15,9 @@ let owner: SignedUp;
 let address: string;
 let supervisor: Supervisor;
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 beforeAll(async () => {
   fake = await startFakeTelegram({ port: 0 });
-  const port = await freePort();
-  address = `http://127.0.0.1:${port}`;
-  t = await createTestApp({ TELEGRAM_API_ROOT: fake.apiRoot, PUBLIC_URL: address });
-  await t.app.listen({ port, host: '127.0.0.1' });
+  ({ t, address } = await createListeningTestApp({ TELEGRAM_API_ROOT: fake.apiRoot }));
   owner = await signup(t);
   supervisor = startSupervisor({
     api: createSupervisorApi(address, supervisorToken(t.deps.secrets)),
@@ -55,18 +45,6 @@ afterAll(async () => {
 const api = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
   t.request({ method, url: `/api/v1/orgs/${owner.orgId}${url}`, token: owner.token, payload });
 
-async function eventually<T>(
-  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  ms = 20_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 const statusOf = async (botId: string) =>
   (await api('GET', `/bots/${botId}`)).json().status as string;
 const hasChat = async (telegramChatId: number) =>
