@@ -3,10 +3,10 @@ import { and, eq } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
-import { generateToken, safeEqual } from '../../crypto/secrets.js';
-import { webhooks } from '../../db/schema.js';
+import { generateToken, safeEqual, secretHint } from '../../crypto/secrets.js';
+import { webhooks, type Role } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
-import { access, actorOf, orgOf } from '../../http/access.js';
+import { access, actorOf, atLeast, orgOf } from '../../http/access.js';
 import { isoDate, nullableIsoDate, orgParams } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
 import { ingestEvent } from '../events/service.js';
@@ -31,9 +31,10 @@ export const webhookRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
-    const present = (w: typeof webhooks.$inferSelect) => ({
+    /** The URL holds the webhook's token, a secret: viewers see only its hint. */
+    const present = (w: typeof webhooks.$inferSelect, role: Role) => ({
       ...w,
-      url: `${deps.config.publicUrl}/hooks/${w.token}`,
+      url: `${deps.config.publicUrl}/hooks/${atLeast(role, 'operator') ? w.token : secretHint(w.token)}`,
       hasHmacSecret: !!w.hmacSecretEncrypted,
     });
 
@@ -50,7 +51,7 @@ export const webhookRoutes =
             .select()
             .from(webhooks)
             .where(eq(webhooks.orgId, orgOf(request).orgId))
-        ).map(present);
+        ).map((w) => present(w, orgOf(request).role));
         return { items, total: items.length };
       },
     });
@@ -88,7 +89,7 @@ export const webhookRoutes =
           });
           return created!;
         });
-        return reply.status(201).send({ ...present(row), token: row.token });
+        return reply.status(201).send({ ...present(row, orgOf(request).role), token: row.token });
       },
     });
 
@@ -111,7 +112,7 @@ export const webhookRoutes =
             ),
           );
         if (!row) throw notFound('Webhook');
-        return present(row);
+        return present(row, orgOf(request).role);
       },
     });
 

@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botChats, bots, chats, deliveries, events, logs, notifications } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
+import { addMember, signup, type SignedUp } from '../../../test/factories.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -164,6 +164,29 @@ describe('webhooks', () => {
       (await search('disk 100%')).json().items.map((e: { subject: string }) => e.subject),
     ).toEqual(['Disk 100% full']);
     expect((await search('0_%')).json().total).toBe(0);
+  });
+
+  it('shows viewers the URL without its token (a secret), operators the whole URL', async () => {
+    const hook = await create({ name: 'PMS' });
+    const viewer = await addMember(t, owner, 'viewer');
+    const operator = await addMember(t, owner, 'operator');
+    const seen = async (token: string) => {
+      const one = await t.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${owner.orgId}/webhooks/${hook.id}`,
+        token,
+      });
+      const list = await t.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${owner.orgId}/webhooks`,
+        token,
+      });
+      return [one.body, list.body].join('\n');
+    };
+    const byViewer = await seen(viewer.token);
+    expect(byViewer).not.toContain(hook.token);
+    expect(byViewer).toContain(`/hooks/…${hook.token.slice(-4)}`);
+    expect(await seen(operator.token)).toContain(hook.token);
   });
 
   it('takes a form body', async () => {
