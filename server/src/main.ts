@@ -33,20 +33,23 @@ async function openRuntime(
 ): Promise<Runtime> {
   const config = loadConfig();
   const log = createLogger(config.logLevel, { role: service }, { stderr: logToStderr });
+  if (!config.databaseUrl && !embeddedAllowed)
+    throw new Error(
+      'Invalid configuration:\n  DATABASE_URL: required for this command (the embedded database runs only with `notifypro start`)',
+    );
+  // Only the all-in-one command (and the one-off ones beside it) may generate the key.
+  const secretKey = resolveSecretKey(config.secretKey, config.dataDir, {
+    generate: embeddedAllowed,
+  });
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | null = null;
   if (!url) {
-    if (!embeddedAllowed)
-      throw new Error(
-        'DATABASE_URL is required for this command (the embedded database runs only with `notifypro start`)',
-      );
     const embedded = await startEmbeddedPostgres(config.dataDir, log);
     url = embedded.url;
     stopEmbedded = embedded.stop;
   }
   const database = connectDatabase(url);
   await runMigrations(database.db);
-  const secretKey = resolveSecretKey(config.secretKey, config.dataDir);
   return {
     config,
     log,
@@ -91,6 +94,18 @@ function startWorkerService(rt: Runtime): Service {
       await worker.stop();
     },
   };
+}
+
+/** BOT_RUNNER=docker without a reachable engine is a configuration error: say so at start. */
+async function assertDockerReachable(socketPath: string): Promise<void> {
+  const { default: Docker } = await import('dockerode');
+  try {
+    await new Docker({ socketPath }).ping();
+  } catch (err) {
+    throw new Error(
+      `Invalid configuration:\n  DOCKER_SOCKET: BOT_RUNNER=docker, but no Docker engine answers at ${socketPath} (${(err as Error).message}); mount the engine's socket there or set DOCKER_SOCKET`,
+    );
+  }
 }
 
 /** The bots supervisor: one runner per enabled bot, through the api's internal API only. */
@@ -195,7 +210,8 @@ program
   .action(async () => {
     const config = loadConfig();
     const log = createLogger(config.logLevel, { role: 'bots' });
-    const secretKey = resolveSecretKey(config.secretKey, config.dataDir);
+    const secretKey = resolveSecretKey(config.secretKey, config.dataDir, { generate: false });
+    if (config.botRunner === 'docker') await assertDockerReachable(config.dockerSocket);
     await serve(log, [() => startBotsService(config, log, secretKey)], async () => {});
   });
 

@@ -3,7 +3,7 @@
  * notifypro/node-base:local) prints its roles and serves /readyz against real PostgreSQL.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -68,20 +68,45 @@ const devOnly = new Set([
 ]);
 
 /**
+ * server/dist as `npm run build -w server` makes it (JavaScript beside the SQL migrations),
+ * but transpiled by esbuild in well under a second instead of tsc's minute on two cores;
+ * the type check is the typecheck script's job, not the image's.
+ */
+async function compileServer(outDir: string): Promise<void> {
+  const src = path.join(repo, 'server/src');
+  const entryPoints = (await readdir(src, { recursive: true }))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => path.join(src, f));
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints,
+    outdir: outDir,
+    outbase: src,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+  });
+  await cp(path.join(src, 'db/migrations'), path.join(outDir, 'db/migrations'), {
+    recursive: true,
+  });
+}
+
+/**
  * The offline build context: the host's installed packages (hard links, minus dev-only
- * ones), the server sources (run through tsx, which is a runtime dependency) and web/dist.
+ * ones), the compiled server (server/dist, so runners run dist/runner/entry.js) and web/dist.
  */
 async function prepareOfflineContext(dir: string): Promise<void> {
   for (const f of ['package.json', 'package-lock.json'])
     await cp(path.join(repo, f), path.join(dir, f));
   await mkdir(path.join(dir, 'server'));
-  for (const f of ['package.json', 'bin', 'src'])
-    await cp(path.join(repo, 'server', f), path.join(dir, 'server', f), {
-      recursive: true,
-      filter: (s) => !s.endsWith('.test.ts'),
-    });
+  for (const f of ['package.json', 'bin'])
+    await cp(path.join(repo, 'server', f), path.join(dir, 'server', f), { recursive: true });
+  await compileServer(path.join(dir, 'server/dist'));
+  await mkdir(path.join(dir, '.empty'));
   await mkdir(path.join(dir, 'web'));
   await cp(path.join(repo, 'web/package.json'), path.join(dir, 'web/package.json'));
+  await mkdir(path.join(dir, 'web/dist'));
   if (existsSync(path.join(repo, 'web/dist')))
     await cp(path.join(repo, 'web/dist'), path.join(dir, 'web/dist'), { recursive: true });
   // System libraries the native addons need that the minimal base image lacks.
@@ -111,17 +136,83 @@ function freePort(): Promise<number> {
   });
 }
 
+/** One service's block of `docker-compose config` output (normalized YAML, 2-space indent). */
+function serviceBlock(config: string, name: string): string {
+  const services = config.slice(config.indexOf('\nservices:\n'));
+  const start = services.indexOf(`\n  ${name}:\n`);
+  if (start < 0) throw new Error(`no service ${name} in:\n${config}`);
+  const rest = services.slice(start + 1);
+  const end = rest.slice(1).search(/\n( {2}\S|\S)/);
+  return end < 0 ? rest : rest.slice(0, end + 1);
+}
+
 describe('deploy/docker-compose.yml', () => {
-  it('validates with docker-compose config and the sample env', async () => {
-    const { stdout } = await run(
-      'docker-compose',
-      ['--env-file', 'deploy/.env.example', '-f', 'deploy/docker-compose.yml', 'config'],
-      { cwd: repo },
-    );
-    for (const service of ['postgres:', 'api:', 'worker:', 'bots:', 'caddy:'])
-      expect(stdout).toContain(service);
-    expect(stdout).toContain('BOT_RUNNER: docker');
-    expect(stdout).toContain('/var/run/docker.sock');
+  let config = '';
+  beforeAll(async () => {
+    config = (
+      await run(
+        'docker-compose',
+        ['--env-file', 'deploy/.env.example', '-f', 'deploy/docker-compose.yml', 'config'],
+        { cwd: repo },
+      )
+    ).stdout;
+  });
+
+  it('validates with docker-compose config and the sample env', () => {
+    for (const service of ['postgres', 'api', 'worker', 'bots', 'caddy'])
+      expect(serviceBlock(config, service)).toContain(`  ${service}:`);
+  });
+
+  it('gives PostgreSQL a password, a volume and a healthcheck the roles wait for', () => {
+    const pg = serviceBlock(config, 'postgres');
+    expect(pg).toMatch(/POSTGRES_PASSWORD: \S+/);
+    expect(pg).toContain('pgdata:/var/lib/postgresql/data');
+    expect(pg).toContain('pg_isready');
+    for (const role of ['api', 'worker', 'bots']) {
+      const block = serviceBlock(config, role);
+      expect(block, role).toMatch(/postgres:\n\s+condition: service_healthy/);
+      expect(block, role).toContain('DATABASE_URL: postgres://notifypro:');
+      expect(block, role).toMatch(/SECRET_KEY: \S+/);
+    }
+  });
+
+  it('runs bots with the docker driver: the socket, the same image, the api and the compose network', () => {
+    const bots = serviceBlock(config, 'bots');
+    const image = /\n {4}image: (\S+)/.exec(bots)?.[1];
+    expect(image).toBeTruthy();
+    expect(bots).toContain('BOT_RUNNER: docker');
+    expect(bots).toContain(`RUNNER_IMAGE: ${image}`);
+    expect(bots).toContain('INTERNAL_API_URL: http://api:3000');
+    expect(bots).toContain('/var/run/docker.sock:/var/run/docker.sock');
+    expect(bots).toMatch(/group_add:\n\s+- '\d+'/);
+    // Runner containers join the network the api is on, under the name compose gives it.
+    const network = /(?:^|\n)networks:\n {2}(\S+):\n {4}name: (\S+)/.exec(config);
+    expect(network).not.toBeNull();
+    expect(bots).toContain(`RUNNER_DOCKER_NETWORK: ${network![2]}`);
+    expect(serviceBlock(config, 'api')).toContain(`networks:\n      ${network![1]}: null`);
+    expect(serviceBlock(config, 'api')).toContain(`image: ${image}`);
+    expect(serviceBlock(config, 'worker')).toContain(`image: ${image}`);
+  });
+
+  it('keeps worker and api scalable (no fixed name or host port) and Caddy in front on 443', () => {
+    for (const role of ['api', 'worker']) {
+      const block = serviceBlock(config, role);
+      expect(block, role).not.toContain('container_name');
+      expect(block, role).not.toContain('published');
+    }
+    const caddy = serviceBlock(config, 'caddy');
+    expect(caddy).toMatch(/published: 443\n\s+target: 443/);
+    expect(caddy).toContain('DOMAIN: notify.example.com');
+    expect(caddy).toContain('Caddyfile:/etc/caddy/Caddyfile');
+  });
+
+  it('has every variable it needs in .env.example', async () => {
+    const compose = await readFile(path.join(repo, 'deploy/docker-compose.yml'), 'utf8');
+    const sample = await readFile(path.join(repo, 'deploy/.env.example'), 'utf8');
+    const defined = new Set([...sample.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]));
+    const used = [...compose.matchAll(/\$\{([A-Z_]+)/g)].map((m) => m[1]!);
+    expect(used.length).toBeGreaterThan(5);
+    expect([...new Set(used)].filter((v) => !defined.has(v))).toEqual([]);
   });
 });
 
@@ -189,7 +280,7 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
       ['run', '--rm', '--pull', 'never', '--network', 'none', image, '--help'],
       { env },
     );
-    for (const role of ['start', 'api', 'migrate'])
+    for (const role of ['start', 'api', 'worker', 'bots', 'runner', 'migrate', 'export', 'import'])
       expect(stdout).toMatch(new RegExp(`^\\s+${role}\\b`, 'm'));
   });
 
@@ -207,6 +298,68 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
     );
     expect(stdout.trim()).toBe('10001:10001 ["node","server/bin/notifypro.js"] ["start"]');
   });
+
+  /** Runs the image once with a role and env; returns its exit code and output. */
+  async function runRole(role: string, vars: Record<string, string> = {}) {
+    const args = ['run', '--rm', '--pull', 'never', '--network', 'none'];
+    for (const [k, v] of Object.entries(vars)) args.push('-e', `${k}=${v}`);
+    try {
+      const { stdout, stderr } = await run('docker', [...args, image, role], {
+        env,
+        timeout: 30_000,
+      });
+      return { code: 0, output: stdout + stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, output: e.stdout + e.stderr };
+    }
+  }
+
+  it('holds the compiled server and the web app, not the sources', async () => {
+    const { stdout } = await run(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--pull',
+        'never',
+        '--network',
+        'none',
+        '--entrypoint',
+        'node',
+        image,
+        '-e',
+        "const f=require('fs');console.log(JSON.stringify(['server/dist/main.js','server/dist/runner/entry.js','server/dist/db/migrations','web/dist/index.html','server/src','web/src'].map(p=>f.existsSync(p))))",
+      ],
+      { env },
+    );
+    expect(JSON.parse(stdout)).toEqual([true, true, true, true, false, false]);
+  });
+
+  it('runner and bots start and stop with a clear configuration error when env is missing', async () => {
+    const [runner, bots, noEngine, worker] = await Promise.all([
+      runRole('runner'),
+      runRole('bots'),
+      runRole('bots', {
+        SECRET_KEY: 'deploy-test-secret-key-0123456789abcdef',
+        BOT_RUNNER: 'docker',
+      }),
+      runRole('worker'),
+    ]);
+    expect(runner.code).not.toBe(0);
+    expect(runner.output).toContain('INTERNAL_API_URL: required');
+    expect(runner.output).toContain('NOTIFYPRO_RUNNER_TOKEN');
+    expect(bots.code).not.toBe(0);
+    expect(bots.output).toContain('SECRET_KEY: required');
+    expect(noEngine.code).not.toBe(0);
+    expect(noEngine.output).toContain(
+      'DOCKER_SOCKET: BOT_RUNNER=docker, but no Docker engine answers',
+    );
+    expect(worker.code).not.toBe(0);
+    expect(worker.output).toContain('DATABASE_URL: required');
+    // Said plainly: no stack trace.
+    for (const r of [runner, bots, noEngine, worker]) expect(r.output).not.toMatch(/^\s+at /m);
+  }, 60_000);
 
   it('serves /readyz from its api role against PostgreSQL', async () => {
     const port = await freePort();

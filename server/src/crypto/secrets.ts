@@ -67,11 +67,23 @@ export function secretHint(secret: string): string {
   return `…${secret.slice(-4)}`;
 }
 
-/** SECRET_KEY from config, else the one generated once into DATA_DIR. */
-export function resolveSecretKey(configured: string | undefined, dataDir: string): string {
+/**
+ * SECRET_KEY from config, else the one generated once into DATA_DIR. `generate: false` (the
+ * split roles api, worker, bots) refuses to make one up: each would get its own key, and none
+ * could read what another encrypted or signed.
+ */
+export function resolveSecretKey(
+  configured: string | undefined,
+  dataDir: string,
+  { generate = true }: { generate?: boolean } = {},
+): string {
   if (configured) return configured;
   const file = join(dataDir, 'secret.key');
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (!generate)
+    throw new Error(
+      `Invalid configuration:\n  SECRET_KEY: required (and ${file} does not exist): give api, worker and bots the same SECRET_KEY (openssl rand -hex 32)`,
+    );
   mkdirSync(dataDir, { recursive: true });
   const key = randomBytes(48).toString('base64url');
   writeFileSync(file, `${key}\n`, { mode: 0o600 });

@@ -63,6 +63,8 @@ export function createDockerDriver(options: DockerDriverOptions): RunnerDriver {
         ...(options.user ? { User: options.user } : {}),
         Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
         Labels: { [runnerLabel]: spec.botId, [roleLabel]: 'runner' },
+        // The image's HEALTHCHECK probes the api's /healthz; a runner serves no HTTP.
+        Healthcheck: { Test: ['NONE'] },
         HostConfig: {
           NetworkMode: options.network ?? 'host',
           RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
