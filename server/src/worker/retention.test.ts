@@ -158,6 +158,18 @@ describe('retention', () => {
         createdAt: daysAgo(age),
       });
 
+    // more old rows at one instant than a batch holds: the next batch starts at that instant again
+    const instant = daysAgo(50);
+    await t.deps.db.insert(logs).values(
+      [1, 2, 3, 4, 5].map((i) => ({
+        orgId: owner.orgId,
+        level: 'info' as const,
+        source: 'test',
+        message: `same instant ${i}`,
+        createdAt: instant,
+      })),
+    );
+
     // audit log: AUDIT_LOG_RETENTION_DAYS is 0 by default (kept forever)
     await t.deps.db.insert(auditLog).values(
       [400, 200, 1].map((age) => ({
@@ -176,6 +188,9 @@ describe('retention', () => {
       { botId, updateId: 3, payload: {}, receivedAt: daysAgo(9), processedAt: daysAgo(8) },
       { botId, updateId: 4, payload: {}, receivedAt: daysAgo(20), processedAt: null },
       { botId, updateId: 5, payload: {}, receivedAt: daysAgo(1), processedAt: daysAgo(1) },
+      // past 9: keys compared as numbers, not as text
+      { botId, updateId: 10, payload: {}, receivedAt: daysAgo(9), processedAt: daysAgo(9) },
+      { botId, updateId: 11, payload: {}, receivedAt: daysAgo(9), processedAt: daysAgo(9) },
     ]);
 
     // alerts (90 days): resolved long ago go, an old open one stays
@@ -197,9 +212,9 @@ describe('retention', () => {
       notifications: 3,
       events: 3,
       rawMail: 3,
-      logs: 5,
+      logs: 10,
       alerts: 2,
-      telegramUpdates: 3,
+      telegramUpdates: 5,
     });
 
     expect(await count('events', sql`id in ${oldEvents}`)).toBe(0);
