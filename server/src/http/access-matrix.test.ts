@@ -50,6 +50,7 @@ const matrix: Array<{ method: string; url: string; minRole: Role }> = [
   { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'viewer' },
   { method: 'POST', url: '/api/v1/orgs/:orgId/webhooks', minRole: 'operator' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'viewer' },
+  { method: 'PATCH', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
   { method: 'DELETE', url: '/api/v1/orgs/:orgId/webhooks/:webhookId', minRole: 'operator' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events', minRole: 'viewer' },
   { method: 'GET', url: '/api/v1/orgs/:orgId/events/:eventId', minRole: 'viewer' },

@@ -788,7 +788,7 @@ export async function importOrganization(
           );
         if (missingHmac)
           warnings.push(
-            `webhook ${w.name}: imported disabled, its HMAC secret was not in the document`,
+            `webhook ${w.name}: imported disabled, its HMAC secret was not in the document (set it, then enable the webhook)`,
           );
         count('webhooks', 'created');
         continue;

@@ -423,6 +423,33 @@ describe('export and import of an organization', () => {
       });
       expect(whRows.find((w) => w.name === 'CI')).toMatchObject({ enabled: true });
       expect(result.warnings.join('\n')).toMatch(/bot Front desk: imported without its token/);
+      // The signed webhook comes back once its secret is set again (same URL as before).
+      const monitoring = whRows.find((w) => w.name === 'Monitoring')!;
+      await ok(
+        req(
+          fresh,
+          someone.token,
+          'PATCH',
+          `/api/v1/orgs/${result.orgId}/webhooks/${monitoring.id}`,
+          {
+            hmacSecret,
+            enabled: true,
+          },
+        ),
+        200,
+      );
+      const signedBody = '{"level":"critical"}';
+      const signedCall = await fresh.request({
+        method: 'POST',
+        url: `/hooks/${monitoring.token}`,
+        headers: {
+          'content-type': 'application/json',
+          'x-notifypro-signature': `sha256=${createHmac('sha256', hmacSecret).update(signedBody).digest('hex')}`,
+        },
+        payload: signedBody,
+      });
+      expect(signedCall.statusCode).toBe(202);
+
       // Such a bot cannot be started until it has a token; with one it can.
       const botId = botRows.find((b) => b.telegramId === tg.front.id)!.id;
       const start = await req(

@@ -116,6 +116,65 @@ export const webhookRoutes =
       },
     });
 
+    app.patch('/orgs/:orgId/webhooks/:webhookId', {
+      config: access.org('operator'),
+      schema: {
+        tags: ['webhooks'],
+        summary:
+          'Rename, enable or disable, set or remove the HMAC secret (write-only; null removes it)',
+        params: orgParams.extend({ webhookId: z.string().uuid() }),
+        body: z
+          .object({
+            name: z.string().trim().min(1).max(200).optional(),
+            enabled: z.boolean().optional(),
+            hmacSecret: z.string().min(8).max(500).nullable().optional(),
+          })
+          .strict(),
+        response: { 200: webhook },
+      },
+      handler: async (request) => {
+        const { orgId, role } = orgOf(request);
+        const { name, enabled, hmacSecret } = request.body;
+        const row = await db.transaction(async (tx) => {
+          const [before] = await tx
+            .select()
+            .from(webhooks)
+            .where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, request.params.webhookId)))
+            .for('update');
+          if (!before) throw notFound('Webhook');
+          const [after] = await tx
+            .update(webhooks)
+            .set({
+              ...(name !== undefined ? { name } : {}),
+              ...(enabled !== undefined ? { enabled } : {}),
+              ...(hmacSecret !== undefined
+                ? { hmacSecretEncrypted: hmacSecret ? deps.secrets.encrypt(hmacSecret) : null }
+                : {}),
+              updatedAt: new Date(),
+            })
+            .where(and(eq(webhooks.orgId, orgId), eq(webhooks.id, before.id)))
+            .returning();
+          await auditRepository.record(tx, orgId, actorOf(request), {
+            action: 'webhook.update',
+            targetType: 'webhook',
+            targetId: before.id,
+            before: {
+              name: before.name,
+              enabled: before.enabled,
+              hasHmacSecret: !!before.hmacSecretEncrypted,
+            },
+            after: {
+              name: after!.name,
+              enabled: after!.enabled,
+              hasHmacSecret: !!after!.hmacSecretEncrypted,
+            },
+          });
+          return after!;
+        });
+        return present(row, role);
+      },
+    });
+
     app.delete('/orgs/:orgId/webhooks/:webhookId', {
       config: access.org('operator'),
       schema: { tags: ['webhooks'], params: orgParams.extend({ webhookId: z.string().uuid() }) },

@@ -233,6 +233,33 @@ describe('webhooks', () => {
     ).toBe(401);
   });
 
+  it('renames, disables and re-enables a webhook, and sets and removes its HMAC secret', async () => {
+    const hook = await create({ name: 'To change' });
+    const url = `/api/v1/orgs/${owner.orgId}/webhooks/${hook.id}`;
+    const patch = (payload: object) =>
+      t.request({ method: 'PATCH', url, token: owner.token, payload });
+    const call = (headers: Record<string, string> = {}) =>
+      t.request({
+        method: 'POST',
+        url: `/hooks/${hook.token}`,
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: '{"a":1}',
+      });
+    const renamed = await patch({ name: 'Changed', enabled: false });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json()).toMatchObject({ name: 'Changed', enabled: false, hasHmacSecret: false });
+    expect((await call()).statusCode).toBe(404);
+    const signed = await patch({ enabled: true, hmacSecret: 'a new hmac secret' });
+    expect(signed.json()).toMatchObject({ enabled: true, hasHmacSecret: true });
+    expect(signed.body).not.toContain('a new hmac secret');
+    expect((await call()).statusCode).toBe(401);
+    const sig = `sha256=${createHmac('sha256', 'a new hmac secret').update('{"a":1}').digest('hex')}`;
+    expect((await call({ 'x-notifypro-signature': sig })).statusCode).toBe(202);
+    expect((await patch({ hmacSecret: null })).json()).toMatchObject({ hasHmacSecret: false });
+    expect((await call()).statusCode).toBe(202);
+    expect((await patch({ token: 'x' })).statusCode).toBe(400);
+  });
+
   it('answers 404 for an unknown token and 413 for an oversize body', async () => {
     expect(
       (await t.request({ method: 'POST', url: '/hooks/nope', payload: { a: 1 } })).statusCode,
