@@ -1,5 +1,6 @@
-import { and, eq, gt, ne, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
+import { rowFromJson } from '../../db/json-rows.js';
 import { events, rules } from '../../db/schema.js';
 import {
   conditionOps,
@@ -46,6 +47,12 @@ export type IngestInput = RuleEvent & {
   raw?: Buffer | null;
 };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+function uuid(id: string): string {
+  if (!UUID.test(id)) throw new Error(`not a uuid: ${JSON.stringify(id)}`);
+  return id;
+}
+
 /** Why a rule cannot work as written (a refused regex, an unknown operator), or null. */
 export function ruleProblem(rule: Pick<typeof rules.$inferSelect, 'conditions'>): string | null {
   for (const c of rule.conditions) {
@@ -73,62 +80,60 @@ export async function ingestEvent(
   inTx?: (tx: Executor) => Promise<void>,
 ) {
   return deps.db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(events)
-      .values({
-        orgId,
-        source: input.source,
-        mailboxId: input.mailboxId ?? null,
-        webhookId: input.webhookId ?? null,
-        uidValidity: input.uidValidity ?? null,
-        uid: input.uid ?? null,
-        messageId: input.messageId ?? null,
-        subject: input.subject ?? null,
-        sender: input.from ?? null,
-        payload: input.payload ?? {
-          to: input.to,
-          text: input.text,
-          headers: input.headers,
-          body: input.body,
-        },
-        error: input.error ?? null,
-        raw: input.raw ?? null,
-      })
-      .onConflictDoNothing()
-      .returning({ id: events.id });
-    if (!row) return null;
+    const payload = input.payload ?? {
+      to: input.to,
+      text: input.text,
+      headers: input.headers,
+      body: input.body,
+    };
+    // One round trip: the event's INSERT, the earlier copy of the same mail (the statement's
+    // snapshot does not see the new row) and the org's enabled rules.
+    const inserted = sql`insert into events (org_id, source, mailbox_id, webhook_id, uid_validity,
+        uid, message_id, subject, sender, payload, error, raw)
+      values (${orgId}, ${input.source}, ${input.mailboxId ?? null}, ${input.webhookId ?? null},
+        ${input.uidValidity ?? null}, ${input.uid ?? null}, ${input.messageId ?? null},
+        ${input.subject ?? null}, ${input.from ?? null}, ${JSON.stringify(payload)}::jsonb,
+        ${input.error ?? null}, ${input.raw ?? null})
+      on conflict do nothing
+      returning id`;
+    // Re-deliveries come soon after; the window keeps this on the (org, created_at) index.
+    const duplicate =
+      input.source === 'mail' && input.messageId && input.mailboxId
+        ? sql`(select e.id from events e
+            where e.org_id = ${orgId} and e.mailbox_id = ${input.mailboxId}
+              and e.message_id = ${input.messageId}
+              and e.created_at > now() - interval '14 days'
+              and exists (select 1 from ins)
+            limit 1)`
+        : sql`null::uuid`;
+    const {
+      rows: [head],
+    } = await tx.execute<{
+      id: string | null;
+      duplicate_of: string | null;
+      rules: Record<string, unknown>[];
+    }>(sql`with ins as (${inserted})
+      select (select id from ins) as id, ${duplicate} as duplicate_of,
+        case when exists (select 1 from ins)
+          then coalesce((select json_agg(r) from rules r
+                          where r.org_id = ${orgId} and r.enabled), '[]')
+          else '[]' end as rules`);
+    if (!head?.id) return null;
+    const row = { id: head.id };
     // The same mail again under another UID within two weeks (copied back, re-delivered,
     // moved between folders): recorded, but it matches no rule a second time.
-    if (input.source === 'mail' && input.messageId && input.mailboxId) {
-      const [first] = await tx
-        .select({ id: events.id })
-        .from(events)
-        .where(
-          and(
-            eq(events.orgId, orgId),
-            eq(events.mailboxId, input.mailboxId),
-            eq(events.messageId, input.messageId),
-            ne(events.id, row.id),
-            // Re-deliveries come soon after; the window keeps this on the (org, created_at) index.
-            gt(events.createdAt, sql`now() - interval '14 days'`),
-          ),
-        )
-        .limit(1);
-      if (first) {
-        await tx
-          .update(events)
-          .set({
-            payload: sql`${events.payload} || ${JSON.stringify({ duplicateOf: first.id })}::jsonb`,
-          })
-          .where(eq(events.id, row.id));
-        await inTx?.(tx);
-        return { eventId: row.id, matchedRuleIds: [], duplicateOf: first.id };
-      }
+    if (head.duplicate_of) {
+      const first = { id: head.duplicate_of };
+      await tx
+        .update(events)
+        .set({
+          payload: sql`${events.payload} || ${JSON.stringify({ duplicateOf: first.id })}::jsonb`,
+        })
+        .where(eq(events.id, row.id));
+      await inTx?.(tx);
+      return { eventId: row.id, matchedRuleIds: [], duplicateOf: first.id };
     }
-    const orgRules = await tx
-      .select()
-      .from(rules)
-      .where(and(eq(rules.orgId, orgId), eq(rules.enabled, true)));
+    const orgRules = head.rules.map((r: Record<string, unknown>) => rowFromJson(rules, r));
     const matched = input.error ? [] : evaluateRules(orgRules, input);
     for (const rule of orgRules) {
       // rules stored before the checks, or imported: they stay, and the log says why they are silent
@@ -145,25 +150,35 @@ export async function ingestEvent(
         context: { ruleId: rule.id, eventId: row.id },
       });
     }
-    for (const rule of matched) {
+    for (const [i, rule] of matched.entries()) {
       const text = renderTemplate(rule.template, input, { mailbox: input.mailboxName });
       const enqueue = deps.enqueue ?? enqueueNotification;
+      // A savepoint per rule: one rule that cannot send (no bot for a chat) is logged, the rest
+      // go. Not released (COMMIT, or the caller's enclosing savepoint, releases them): a round
+      // trip saved per rule; the first one goes with the matched rules' UPDATE, in one simple
+      // query (ids only: uuids from PostgreSQL, checked).
+      const savepoint = `np_rule_${i}`;
+      await tx.execute(
+        sql.raw(
+          i === 0
+            ? `update events set matched_rule_ids = '${JSON.stringify(matched.map((r) => uuid(r.id)))}'::jsonb where org_id = '${uuid(orgId)}' and id = '${uuid(row.id)}'; savepoint ${savepoint}`
+            : `savepoint ${savepoint}`,
+        ),
+      );
       try {
-        // A savepoint per rule: one rule that cannot send (no bot for a chat) is logged, the rest go.
-        await tx.transaction((sp) =>
-          enqueue(sp, orgId, {
-            source: input.source,
-            eventId: row.id,
-            ruleId: rule.id,
-            text,
-            format: 'html',
-            targets: rule.targets,
-            ...(rule.includeAttachments && input.attachments?.length
-              ? { attachments: input.attachments }
-              : {}),
-          }),
-        );
+        await enqueue(tx, orgId, {
+          source: input.source,
+          eventId: row.id,
+          ruleId: rule.id,
+          text,
+          format: 'html',
+          targets: rule.targets,
+          ...(rule.includeAttachments && input.attachments?.length
+            ? { attachments: input.attachments }
+            : {}),
+        });
       } catch (error) {
+        await tx.execute(sql.raw(`rollback to savepoint ${savepoint}`));
         await logRepository.write(tx, orgId, {
           level: 'error',
           source: 'rules',
@@ -172,11 +187,6 @@ export async function ingestEvent(
         });
       }
     }
-    if (matched.length)
-      await tx
-        .update(events)
-        .set({ matchedRuleIds: matched.map((r) => r.id) })
-        .where(and(eq(events.orgId, orgId), eq(events.id, row.id)));
     await inTx?.(tx);
     return { eventId: row.id, matchedRuleIds: matched.map((r) => r.id) };
   });

@@ -2,6 +2,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { attachments, botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
+import { rowFromJson } from '../../db/json-rows.js';
 import { deliveriesTotal } from '../../metrics.js';
 import { renderTelegramHtml, type MessageFormat } from '../../telegram/render.js';
 
@@ -46,25 +47,36 @@ export async function resolveBotsMany(
   const chatIds = [...new Set(requests.flatMap((r) => r.targets.map((t) => t.chatId)))];
   const named = [...new Set(requests.flatMap((r) => r.targets.flatMap((t) => t.botId ?? [])))];
   // One after another: a transaction is one connection (pg queues, and deprecates, overlap).
-  const found = chatIds.length
-    ? await tx
-        .select({ id: chats.id, orgId: chats.orgId })
-        .from(chats)
-        .where(inArray(chats.id, chatIds))
-    : [];
-  const links = chatIds.length
+  // The chats and their links to enabled bots in one query (a chat without any: one row, no bot).
+  const chatRows = chatIds.length
     ? await tx
         .select({
-          orgId: botChats.orgId,
-          chatId: botChats.chatId,
-          botId: botChats.botId,
+          id: chats.id,
+          orgId: chats.orgId,
+          linkOrgId: botChats.orgId,
+          botId: bots.id,
           status: bots.status,
           linkStatus: botChats.status,
         })
-        .from(botChats)
-        .innerJoin(bots, eq(bots.id, botChats.botId))
-        .where(and(inArray(botChats.chatId, chatIds), eq(bots.enabled, true)))
+        .from(chats)
+        .leftJoin(botChats, eq(botChats.chatId, chats.id))
+        .leftJoin(bots, and(eq(bots.id, botChats.botId), eq(bots.enabled, true)))
+        .where(inArray(chats.id, chatIds))
     : [];
+  const found = chatRows;
+  const links = chatRows.flatMap((r) =>
+    r.botId && r.linkOrgId && r.linkStatus
+      ? [
+          {
+            orgId: r.linkOrgId,
+            chatId: r.id,
+            botId: r.botId,
+            status: r.status!,
+            linkStatus: r.linkStatus,
+          },
+        ]
+      : [],
+  );
   const namedBots = named.length
     ? await tx.select({ id: bots.id, orgId: bots.orgId }).from(bots).where(inArray(bots.id, named))
     : [];
@@ -133,6 +145,71 @@ export async function enqueueNotification(
   }
   const botIds = await resolveBots(tx, orgId, input.targets);
   const rendered = input.rendered ?? renderChecked(input.text, input.format);
+  if (input.attachments?.length) return enqueueWithFiles(tx, orgId, input, botIds, rendered);
+  // One round trip: the notification, its deliveries (seq in target order) and the NOTIFY per
+  // bot (delivered at commit), unless another request holds the idempotency key.
+  const {
+    rows: [result],
+  } = await tx.execute<{
+    notification: Record<string, unknown> | null;
+    deliveries: Record<string, unknown>[] | null;
+  }>(sql`with n as (
+      insert into notifications (org_id, event_id, rule_id, source, text, format, options,
+        idempotency_key)
+      values (${orgId}, ${input.eventId ?? null}, ${input.ruleId ?? null}, ${input.source},
+        ${rendered}, ${input.format}, ${JSON.stringify(input.options ?? {})}::jsonb,
+        ${input.idempotencyKey ?? null})
+      on conflict (org_id, idempotency_key) do nothing
+      returning *
+    ), d as (
+      insert into deliveries (org_id, notification_id, chat_id, bot_id)
+      select ${orgId}, n.id, t.chat_id, t.bot_id
+        from n, unnest(${pgUuidArray(input.targets.map((t) => t.chatId))}::uuid[],
+                       ${pgUuidArray(botIds)}::uuid[]) with ordinality as t(chat_id, bot_id, i)
+       order by t.i
+      returning *
+    ), woken as (
+      select pg_notify(${deliveriesChannel}, b::text)
+        from unnest(${pgUuidArray([...new Set(botIds)])}::uuid[]) as b
+       where exists (select 1 from n)
+    )
+    select (select row_to_json(n) from n) as notification,
+      (select json_agg(d order by d.seq) from d) as deliveries,
+      (select count(*) from woken) as woken`);
+  if (!result?.notification) {
+    // A concurrent request with the same key committed first.
+    const prior = await findByKey(tx, orgId, input.idempotencyKey!);
+    if (!prior)
+      throw new AppError('conflict', 'Idempotency key in use by a request still in progress');
+    return { ...prior, created: false };
+  }
+  const rows = (result.deliveries ?? []).map((d) => rowFromJson(deliveries, d));
+  deliveriesTotal.inc({ status: 'queued' }, rows.length);
+  return {
+    notification: rowFromJson(notifications, result.notification),
+    deliveries: rows,
+    created: true,
+  };
+}
+
+/** A PostgreSQL array literal of uuids (validated: nothing else can be in it). */
+function pgUuidArray(ids: string[]): string {
+  for (const id of ids)
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+      throw new AppError('validation', 'Not a uuid', {
+        errors: [{ path: 'targets', message: id }],
+      });
+  return `{${ids.join(',')}}`;
+}
+
+/** enqueueNotification with files: the notification, its attachments, deliveries, NOTIFY. */
+async function enqueueWithFiles(
+  tx: Executor,
+  orgId: string,
+  input: EnqueueInput,
+  botIds: string[],
+  rendered: string,
+): Promise<{ notification: Notification; deliveries: Delivery[]; created: boolean }> {
   const inserted = await tx
     .insert(notifications)
     .values({
