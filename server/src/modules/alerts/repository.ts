@@ -22,6 +22,8 @@ const thresholdOf = (settings: unknown) =>
     then (${settings} ->> 'alertAfterMinutes')::int else ${DEFAULT_ALERT_AFTER_MINUTES} end)`;
 
 export const DEFAULT_ALERT_AFTER_MINUTES = 15;
+/** The longest alertAfterMinutes the settings accept. */
+export const MAX_ALERT_AFTER_MINUTES = 1440;
 export const DEFAULT_ALERT_REMINDER_HOURS = 24;
 
 export const alertRepository = {
@@ -106,10 +108,18 @@ export const alertRepository = {
       await db.execute(sql`
         select d.org_id, count(*)::int as n,
           (array_agg(d.last_error order by d.updated_at desc))[1] as last_error
-        from deliveries d join organizations o on o.id = d.org_id
-        where (d.status in ('failed', 'dead') and d.updated_at > now() - ${thresholdOf(sql`o.settings`)})
-          or (d.status in ('queued', 'sending') and d.attempts > 0
-              and d.created_at < now() - ${thresholdOf(sql`o.settings`)})
+        from (
+          -- ended badly lately: deliveries_failed_idx (no threshold is longer than the max)
+          select org_id, last_error, updated_at, created_at, true as ended from deliveries
+          where status in ('failed', 'dead')
+            and updated_at > now() - make_interval(mins => ${MAX_ALERT_AFTER_MINUTES})
+          union all
+          -- still retrying: the open deliveries' partial index
+          select org_id, last_error, updated_at, created_at, false as ended from deliveries
+          where status in ('queued', 'sending') and attempts > 0
+        ) d join organizations o on o.id = d.org_id
+        where case when d.ended then d.updated_at > now() - ${thresholdOf(sql`o.settings`)}
+          else d.created_at < now() - ${thresholdOf(sql`o.settings`)} end
         group by d.org_id`)
     ).rows as Array<{ org_id: string; n: number; last_error: string | null }>;
     return rows.map((r) => ({

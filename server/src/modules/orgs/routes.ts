@@ -5,6 +5,7 @@ import { AppError, badRequest, notFound } from '../../errors.js';
 import { access, actorOf, orgOf } from '../../http/access.js';
 import { isoDate, orgParams } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
+import { MAX_ALERT_AFTER_MINUTES } from '../alerts/repository.js';
 import { roleSchema } from '../auth/schema.js';
 import { orgRepository } from './repository.js';
 
@@ -35,7 +36,7 @@ export const orgSettings = z
     /** Where alerts go (a chat of this org); null: alerts are only shown in the app. */
     alertChatId: z.string().uuid().nullable().optional(),
     /** How long a bot or mailbox fails before its alert fires. */
-    alertAfterMinutes: z.number().int().min(1).max(1440).optional(),
+    alertAfterMinutes: z.number().int().min(1).max(MAX_ALERT_AFTER_MINUTES).optional(),
     /** A reminder while an alert stays open; 0: none. */
     alertReminderHours: z.number().int().min(0).max(720).optional(),
   })
