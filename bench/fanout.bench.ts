@@ -1,17 +1,21 @@
 /**
  * `npm run bench -- fanout`: 1,000 notifications to 50 groups (20 each, accepted round-robin)
- * through one bot — the api's outbox and long poll over the machine's PostgreSQL, the runner's
- * delivery loop (startDeliveryLoop with its default limits) and the fake Telegram with its real
- * limits (30 per 1000 ms per bot, per chat a burst of 3 then 1/s, 20 per 60 s per group). The
- * figure: from the loop's start (everything already queued) until the fake has accepted all
- * 1,000, against the floor those limits allow, and the 429s answered.
+ * through one bot, laid out as in production: the fake Telegram (its main.ts) with its real
+ * limits (30 per 1000 ms per bot, per chat a burst of 3 then 1/s, 20 per 60 s per group) in its
+ * own process, the bot's runner in its own (the supervisor's process driver, the runners' V8
+ * flags), and the api (outbox, long poll) in the bench's, over the machine's PostgreSQL. The
+ * figure: from the fake's first accepted message until it has accepted all 1,000 (everything
+ * was queued before the runner started), against the floor those limits allow, and the 429s.
  *
  * The floor: 20 per group never meets the 20/min group limit, and 50 chats at 1/s each could
- * take 50/s, so the bot's 30 per second binds: message k can go at ⌊k/30⌋ s at the earliest,
- * the 1,000th (k = 999) at 33 s. (Per chat: 3 at once + 17 at 1/s = 17 s, below that.)
+ * take 50/s, so the bot's 30 per second binds: message k can go ⌊k/30⌋ s after the first at the
+ * earliest, the 1,000th (k = 999) at 33 s. (Per chat: 3 at once + 17 at 1/s = 17 s, below that.)
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Api } from 'grammy';
+import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
@@ -20,15 +24,52 @@ import { connectDatabase } from '../server/src/db/client.js';
 import { runMigrations } from '../server/src/db/migrate.js';
 import { botChats, bots, chats } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
-import { createRunnerApi } from '../server/src/runner/internal-api.js';
-import { startDeliveryLoop } from '../server/src/runner/sender.js';
-import { startFakeTelegram } from '../server/test/fake-telegram/server.js';
+import { createProcessDriver } from '../server/src/runner/drivers/process.js';
+import { freePort } from '../server/test/wait.js';
 import type { Bench } from './run.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const GROUPS = 50;
 const MESSAGES = 1_000;
-const quiet = { warn: () => {}, error: () => {}, info: () => {} };
+const FAKE_MAIN = fileURLToPath(new URL('../server/test/fake-telegram/main.ts', import.meta.url));
+
+/** The fake Telegram in its own process (`npm run fake-telegram`), driven by its control API. */
+async function startFakeProcess() {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', FAKE_MAIN], {
+    env: { ...process.env, FAKE_TELEGRAM_PORT: String(port), FAKE_TELEGRAM_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const apiRoot = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`fake Telegram exited (${code})`)));
+  });
+  child.stdout.resume();
+  const control = async <T>(method: string, args: object = {}): Promise<T> => {
+    const res = await fetch(`${apiRoot}/_fake/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(args),
+    });
+    const body = (await res.json()) as { ok: boolean; result: T; error?: string };
+    if (!body.ok) throw new Error(`fake ${method}: ${body.error}`);
+    return body.result;
+  };
+  return {
+    apiRoot,
+    control,
+    async close() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
 
 /** The earliest the last message can go under the fake's limits, in ms (see the header). */
 export function fanoutFloorMs(messages: number, groups: number) {
@@ -47,7 +88,8 @@ const bench: Bench = {
     await admin.connect();
     await admin.query(`create database ${name}`);
     const database = connectDatabase(ADMIN_URL.replace(/\/[^/]*$/, `/${name}`), 10);
-    const fake = await startFakeTelegram({ port: 0 });
+    const fake = await startFakeProcess();
+    let runner: { stop(): Promise<void> } | undefined;
     try {
       await runMigrations(database.db);
       const config = loadConfig({
@@ -77,7 +119,7 @@ const bench: Bench = {
         organization: { id: string };
       };
       const orgId = organization.id;
-      const tg = fake.addBot({});
+      const tg = await fake.control<{ id: number; token: string }>('addBot');
       const runnerToken = `npr_bench_${randomBytes(12).toString('hex')}`;
       const [bot] = await deps.db
         .insert(bots)
@@ -93,7 +135,11 @@ const bench: Bench = {
         .returning();
       const chatIds: string[] = [];
       for (let g = 0; g < GROUPS; g++) {
-        const chat = fake.addChat({ type: 'group', title: `g${g}`, botTokens: [tg.token] });
+        const chat = await fake.control<{ id: number }>('addChat', {
+          type: 'group',
+          title: `g${g}`,
+          botTokens: [tg.token],
+        });
         const [row] = await deps.db
           .insert(chats)
           .values({ orgId, telegramChatId: chat.id, type: 'group', title: `g${g}` })
@@ -111,30 +157,42 @@ const bench: Bench = {
         if (res.statusCode !== 202) throw new Error(`POST answered ${res.statusCode}`);
       }
 
-      const started = performance.now();
-      const loop = startDeliveryLoop({
-        internalApi: createRunnerApi(address, runnerToken),
-        botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
-        log: quiet,
+      // The bot's runner, as the supervisor starts it (its V8 flags, only its environment).
+      runner = await createProcessDriver({ stopGraceMs: 3_000 }).start({
+        botId: bot!.id,
+        env: {
+          INTERNAL_API_URL: address,
+          TELEGRAM_API_ROOT: fake.apiRoot,
+          NOTIFYPRO_RUNNER_TOKEN: runnerToken,
+          LOG_LEVEL: 'error',
+        },
       });
-      await fake.waitForMessages(MESSAGES, { token: tg.token, timeoutMs: 180_000 });
+      const wait = (n: number) =>
+        fake.control('waitForMessages', { n, token: tg.token, timeoutMs: 180_000 });
+      await wait(1);
+      const started = performance.now();
+      await wait(MESSAGES);
       const elapsed = performance.now() - started;
-      await loop.stop();
+      const stats = await fake.control<{ tooManyRequests: number }>('stats');
+      await runner.stop();
+      runner = undefined;
       await app.close();
       const floor = fanoutFloorMs(MESSAGES, GROUPS);
-      const stats = fake.stats();
       return [
         {
           bench: 'fanout',
-          metric: `${MESSAGES} notifications to ${GROUPS} groups, one bot: loop start → all accepted`,
+          metric: `${MESSAGES} notifications to ${GROUPS} groups, one bot (fake, runner, api: 3 processes): first → all accepted`,
           value: `${(elapsed / 1000).toFixed(2)} s`,
           note: `floor ${(floor / 1000).toFixed(1)} s (the bot's 30/s binds), ${(
             (elapsed / floor - 1) *
             100
-          ).toFixed(1)} % over; ${stats.tooManyRequests} × 429`,
+          ).toFixed(
+            1,
+          )} % over; ${stats.tooManyRequests} × 429; load average ${loadavg()[0]!.toFixed(1)}`,
         },
       ];
     } finally {
+      await runner?.stop();
       await fake.close();
       await database.close();
       await admin.query(`drop database if exists ${name} with (force)`);

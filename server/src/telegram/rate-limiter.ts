@@ -8,9 +8,9 @@ export type RateLimits = {
   /** Per group, supergroup or channel (chat id < 0), in any 60 s (Telegram: 20). */
   groupPerMinute: number;
   /**
-   * Added to the 1 s window. Sends already count from their answer — after Telegram
-   * counted them — so this only has to cover timer granularity; each millisecond of it costs
-   * a full-speed fan-out 0.1 % (bench/fanout.bench.ts).
+   * Added to the 1 s window. The accounting is exact (see RateLimiter), so this covers only the
+   * millisecond rounding of our clock and Telegram's (1 ms) and their drift over a second
+   * (well under 1 ms); each millisecond costs a full-speed fan-out 0.1 % (bench/fanout.bench.ts).
    */
   windowMarginMs: number;
 };
@@ -20,56 +20,77 @@ export const defaultRateLimits: RateLimits = {
   chatBurst: 3,
   chatPerSecond: 1,
   groupPerMinute: 20,
-  windowMarginMs: 10,
+  windowMarginMs: 2,
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-type Stamp = { at: number };
+/** A send: `at` is its request start until its answer is in, then its answer. */
+type Stamp = { at: number; pending: boolean };
 
 /**
  * One bot's limiter: a sliding window over all sends, a token bucket per chat and a sliding
- * minute per group; `pauseAll` holds every send (a 429's `retry_after`). A send counts from
- * when it is let go and, once its answer is in, from then: Telegram accepted it somewhere
- * between, and a slow request followed by a fast one must not look closer together to
- * Telegram than to us.
+ * minute per group; `pauseAll` holds every send (a 429's `retry_after`).
+ *
+ * The accounting. Telegram counts a message when it receives it, at some time A between our
+ * request start S and its answer E (S ≤ A ≤ E), and answers 429 to the 31st of any 31 that
+ * arrive within 1000 ms. A new send j arrives no earlier than S_j; an earlier send i arrived
+ * no later than E_i — and, while it has no answer yet, it may still arrive at any moment. So
+ * the 31 arrivals of j and any 30 others span at least S_j − (the earliest E among those 30),
+ * and that is all we can know. j may therefore go when fewer than 30 sends are either in
+ * flight or answered within the last 1000 ms (+ margin): an answered send counts from its
+ * answer, one in flight counts as "now" until its answer comes. Counting from the request
+ * start instead would be safe only with a window of 1000 ms + the longest possible time from
+ * start to arrival, which has no bound (a slow network, a request queued in the client).
+ * With millisecond clocks on one machine (the fake) ⌊S_j⌋ − ⌊E_i⌋ ≥ 1000 already implies
+ * ⌊A_j⌋ − ⌊A_i⌋ ≥ 1000; `windowMarginMs` covers another machine's clock.
+ *
+ * The cost is one answer latency per 30 sends (the bot's rate is 30 per 1000 ms + margin +
+ * latency), which is why the runner must answer fast: its own process, an idle event loop.
+ *
+ * The chat bucket and the group minute count the same way: a token is taken at the start
+ * and refills only from the answer (the latest Telegram may have taken it, which leaves the
+ * fewest tokens), and a group's minute counts each send from its answer.
  */
 export class RateLimiter {
   private sent: Stamp[] = [];
   private group = new Map<number, Stamp[]>();
-  private bucket = new Map<number, { tokens: number; at: number }>();
+  private bucket = new Map<number, { tokens: number; at: number; inFlight: number }>();
   private pausedUntil = 0;
+  private waiters: Array<() => void> = [];
   constructor(private limits: RateLimits = defaultRateLimits) {}
 
   pauseAll(ms: number, now = Date.now()) {
     this.pausedUntil = Math.max(this.pausedUntil, now + ms);
   }
 
-  /** How long a send to `chatId` must wait now (0: it may go). */
+  /** How long a send to `chatId` must wait now (0: it may go); a send in flight counts as now. */
   delayFor(chatId: number, now = Date.now()): number {
     const l = this.limits;
     const SECOND_WINDOW_MS = 1000 + l.windowMarginMs;
     // The group window is never the hot one in a fan-out: it keeps a wide margin.
     const MINUTE_WINDOW_MS = 60_500;
+    const at = (s: Stamp) => (s.pending ? now : s.at);
     let wait = Math.max(0, this.pausedUntil - now);
-    this.sent = this.sent.filter((s) => s.at > now - SECOND_WINDOW_MS).sort((a, b) => a.at - b.at);
-    if (this.sent.length >= l.perSecond)
-      wait = Math.max(wait, this.sent[this.sent.length - l.perSecond]!.at + SECOND_WINDOW_MS - now);
+    this.sent = this.sent.filter((s) => s.pending || s.at > now - SECOND_WINDOW_MS);
+    if (this.sent.length >= l.perSecond) {
+      const times = this.sent.map(at).sort((a, b) => a - b);
+      wait = Math.max(wait, times[times.length - l.perSecond]! + SECOND_WINDOW_MS - now);
+    }
     const b = this.bucket.get(chatId);
     if (b) {
-      const tokens = Math.min(
-        l.chatBurst,
-        b.tokens + (Math.max(0, now - b.at) / 1000) * l.chatPerSecond,
-      );
+      const refill = b.inFlight ? 0 : (Math.max(0, now - b.at) / 1000) * l.chatPerSecond;
+      const tokens = Math.min(l.chatBurst, b.tokens + refill);
+      // In flight and out of tokens: the refill starts at its answer, a second after it at best.
       if (tokens < 1) wait = Math.max(wait, Math.ceil(((1 - tokens) / l.chatPerSecond) * 1000));
     }
     if (chatId < 0) {
-      const g = (this.group.get(chatId) ?? [])
-        .filter((s) => s.at > now - MINUTE_WINDOW_MS)
-        .sort((a, b) => a.at - b.at);
+      const g = (this.group.get(chatId) ?? []).filter(
+        (s) => s.pending || s.at > now - MINUTE_WINDOW_MS,
+      );
       this.group.set(chatId, g);
-      if (g.length >= l.groupPerMinute)
-        wait = Math.max(wait, g[g.length - l.groupPerMinute]!.at + MINUTE_WINDOW_MS - now);
+      if (g.length >= l.groupPerMinute) {
+        const times = g.map(at).sort((a, b) => a - b);
+        wait = Math.max(wait, times[times.length - l.groupPerMinute]! + MINUTE_WINDOW_MS - now);
+      }
     }
     return wait;
   }
@@ -77,32 +98,48 @@ export class RateLimiter {
   /** Counts a send to `chatId` against every limit; call the result when its answer is in. */
   record(chatId: number, now = Date.now()): (at?: number) => void {
     const l = this.limits;
-    const stamp = { at: now };
+    const stamp: Stamp = { at: now, pending: true };
     this.sent.push(stamp);
     const b = this.bucket.get(chatId);
-    const tokens = b
-      ? Math.min(l.chatBurst, b.tokens + (Math.max(0, now - b.at) / 1000) * l.chatPerSecond)
-      : l.chatBurst;
-    const bucket = { tokens: tokens - 1, at: now };
+    const refill = b && !b.inFlight ? (Math.max(0, now - b.at) / 1000) * l.chatPerSecond : 0;
+    const tokens = b ? Math.min(l.chatBurst, b.tokens + refill) : l.chatBurst;
+    const bucket = { tokens: tokens - 1, at: now, inFlight: (b?.inFlight ?? 0) + 1 };
     this.bucket.set(chatId, bucket);
     if (chatId < 0) {
       const g = this.group.get(chatId) ?? [];
       g.push(stamp);
       this.group.set(chatId, g);
     }
-    return (at = Date.now()) => {
-      stamp.at = Math.max(stamp.at, at);
+    let settled = false;
+    return (answeredAt = Date.now()) => {
+      if (settled) return;
+      settled = true;
+      stamp.at = Math.max(stamp.at, answeredAt);
+      stamp.pending = false;
+      const current = this.bucket.get(chatId)!;
+      current.inFlight--;
       // No refill while the request was on its way.
-      bucket.at = Math.max(bucket.at, at);
+      current.at = Math.max(current.at, answeredAt);
+      for (const w of this.waiters.splice(0)) w();
     };
   }
 
-  /** Waits until a send to `chatId` may go and counts it; call the result when its answer is in. */
+  /**
+   * Waits until a send to `chatId` may go and counts it; call the result when its answer is
+   * in. A wait ends early when an answer comes in (a send in flight counted as "now").
+   */
   async acquire(chatId: number): Promise<(at?: number) => void> {
     for (;;) {
       const wait = this.delayFor(chatId);
       if (wait <= 0) break;
-      await sleep(wait);
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(done, wait);
+        this.waiters.push(done);
+      });
     }
     return this.record(chatId);
   }
