@@ -99,12 +99,13 @@ export function startHousekeeping(
       });
     return current;
   };
-  const schedule = () => {
+  const schedule = (delayMs = intervalMs) => {
     if (stopped) return;
-    timer = setTimeout(() => void runOnce().then(schedule), intervalMs);
+    timer = setTimeout(() => void runOnce().then(() => schedule()), delayMs);
     timer.unref();
   };
-  if (options.loop !== false) schedule();
+  // the first round soon after start: alerts that cleared while nothing ran resolve at once
+  if (options.loop !== false) schedule(Math.min(intervalMs, 10_000));
 
   return {
     runOnce,

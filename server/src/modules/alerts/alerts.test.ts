@@ -331,6 +331,29 @@ describe('alerts', () => {
     }
   });
 
+  it('the housekeeping loop runs rounds by itself on its interval', async () => {
+    const looping = startHousekeeping({
+      db: t.deps.db,
+      config: t.config,
+      log: createLogger('silent'),
+      intervalMs: 100,
+    });
+    try {
+      await t.deps.db
+        .update(bots)
+        .set({ lastHeartbeatAt: new Date() })
+        .where(eq(bots.id, kit.botId));
+      const bot = await brokenBot();
+      const end = Date.now() + 10_000;
+      while (!(await t.deps.db.select().from(alerts).where(eq(alerts.subjectId, bot.id))).length) {
+        if (Date.now() > end) throw new Error('no round ran');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await looping.stop();
+    }
+  });
+
   it('one replica at a time: a round is skipped while another holds the lock', async () => {
     const other = new pg.Client({ connectionString: t.database.url });
     await other.connect();
