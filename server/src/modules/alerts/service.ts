@@ -16,6 +16,7 @@ import {
   DEFAULT_ALERT_AFTER_MINUTES,
   DEFAULT_ALERT_REMINDER_HOURS,
   type Alert,
+  type AlertCondition,
 } from './repository.js';
 
 export type AlertSettings = { chatId: string | null; afterMinutes: number; reminderHours: number };
@@ -158,12 +159,21 @@ export async function evaluateAlerts(
     });
   };
 
-  for (const [key, c] of current) {
+  // one subject's trouble (its org deleted mid-round…) must not stop the others'
+  const guarded = async (key: string, step: () => Promise<void>) => {
+    try {
+      await step();
+    } catch (err) {
+      options.log?.error({ err, alert: key }, 'alert evaluation failed');
+    }
+  };
+
+  const evaluate = async (key: string, c: AlertCondition) => {
     let alert = openByKey.get(key);
     const s = alertSettingsOf(settings.get(c.orgId));
     if (!alert) {
       alert = (await alertRepository.open(db, c, false)) ?? undefined;
-      if (!alert) continue;
+      if (!alert) return;
       round.opened++;
     } else if (alert.detail !== c.detail || alert.subjectName !== c.subjectName) {
       await alertRepository.update(db, c.orgId, alert.id, {
@@ -179,22 +189,22 @@ export async function evaluateAlerts(
         await notify(alert, 'fired', c.failures);
         round.fired++;
       }
-      continue;
+      return;
     }
     const last = alert.lastNotifiedAt ?? alert.firedAt;
     if (s.reminderHours > 0 && now.getTime() - last.getTime() >= s.reminderHours * 3_600_000) {
       await notify(alert, 'reminder', c.failures);
       round.reminded++;
     }
-  }
-  for (const [key, alert] of openByKey) {
-    if (current.has(key)) continue;
-    if (!alert.firedAt) {
-      await alertRepository.discard(db, alert.orgId, alert.id);
-      continue;
-    }
+  };
+  const close = async (alert: Alert) => {
+    if (!alert.firedAt) return alertRepository.discard(db, alert.orgId, alert.id);
     await notify(alert, 'resolved');
     round.resolved++;
-  }
+  };
+
+  for (const [key, c] of current) await guarded(key, () => evaluate(key, c));
+  for (const [key, alert] of openByKey)
+    if (!current.has(key)) await guarded(key, () => close(alert));
   return round;
 }
