@@ -72,6 +72,29 @@ describe('NotifyWaker', () => {
     }
   });
 
+  it('a NOTIFY heard after mark() (while the caller looked at the table) ends the next wait at once', async () => {
+    const waker = new NotifyWaker(t.database.url, 'np_waker_mark');
+    try {
+      const signal = { aborted: false };
+      await waker.wait('k', 1, signal); // connects
+      const mark = waker.mark('k');
+      const other = waker.mark('other');
+      // the caller's claim runs here; the NOTIFY arrives before it waits
+      await t.deps.db.execute(sql`select pg_notify('np_waker_mark', 'k')`);
+      await eventually(async () => waker.mark('k') !== mark);
+      // A wait far longer than this test may take: only the earlier wake-up can end it.
+      await waker.wait('k', 600_000, signal, mark);
+      expect(waker.mark('other')).toBe(other); // another key's wait is not cut short
+      const late = await Promise.race([
+        waker.wait('other', 600_000, signal, other).then(() => 'woken'),
+        new Promise<string>((r) => setTimeout(() => r('still waiting'), 200)),
+      ]);
+      expect(late).toBe('still waiting');
+    } finally {
+      await waker.close();
+    }
+  });
+
   it("delivers a new notification after the api's LISTEN connection was terminated", async () => {
     const post = (text: string) =>
       t.request({

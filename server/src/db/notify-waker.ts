@@ -10,6 +10,9 @@ export class NotifyWaker {
   private client: pg.Client | undefined;
   private connecting: Promise<void> | undefined;
   private waiters = new Map<string, Set<() => void>>();
+  // Wake-ups per key and lost connections so far: what mark() reads (bot ids: a few keys).
+  private wakes = new Map<string, number>();
+  private drops = 0;
   private retry: ReturnType<typeof setTimeout> | undefined;
   private backoffMs = 0;
   /** Set by close(): waits return at once, so long polls end and the server can shut down. */
@@ -58,6 +61,7 @@ export class NotifyWaker {
   private dropped() {
     if (this.closed) return;
     this.reconnects++;
+    this.drops++;
     for (const set of this.waiters.values()) for (const w of [...set]) w();
     if (this.retry) return;
     this.backoffMs = Math.min(5_000, Math.max(100, this.backoffMs * 2));
@@ -69,13 +73,24 @@ export class NotifyWaker {
   }
 
   wake(key: string) {
+    this.wakes.set(key, (this.wakes.get(key) ?? 0) + 1);
     for (const w of this.waiters.get(key) ?? []) w();
   }
 
-  /** Resolves when work for the key is announced or after ms. */
-  async wait(botId: string, ms: number, signal: { aborted: boolean }) {
+  /**
+   * Taken before looking at the table: passed to wait(), a wake-up that came in between (a
+   * NOTIFY heard while the claim ran, after its snapshot) ends that wait at once instead of
+   * being missed until the timeout.
+   */
+  mark(key: string): number {
+    return this.drops + (this.wakes.get(key) ?? 0);
+  }
+
+  /** Resolves when work for the key is announced (since `mark`, when given) or after ms. */
+  async wait(botId: string, ms: number, signal: { aborted: boolean }, mark?: number) {
     await this.ensure().catch(() => {});
     if (signal.aborted || this.closed) return;
+    if (mark !== undefined && this.mark(botId) !== mark) return;
     await new Promise<void>((resolve) => {
       const set = this.waiters.get(botId) ?? new Set();
       this.waiters.set(botId, set);

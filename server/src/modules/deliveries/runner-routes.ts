@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
@@ -126,23 +126,20 @@ export const deliveryRunnerRoutes =
       from picked, notifications n, chats c
       where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
       returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts,
-        d.telegram_message_ids`);
+        d.telegram_message_ids,
+        -- the files with the claim: one round trip (the notifications(id) index; few rows)
+        (select coalesce(json_agg(json_build_object('id', a.id, 'filename', a.filename,
+            'contentType', a.content_type, 'size', a.size, 'stored', octet_length(a.content))
+            order by a.position), '[]')
+          from attachments a where a.notification_id = d.notification_id) as files`);
       const got = rows.rows as Array<Record<string, unknown>>;
-      const notificationIds = [...new Set(got.map((r) => String(r.notification_id)))];
-      const files = notificationIds.length
-        ? await db
-            .select({
-              id: attachments.id,
-              notificationId: attachments.notificationId,
-              filename: attachments.filename,
-              contentType: attachments.contentType,
-              size: attachments.size,
-              stored: sql<number>`octet_length(${attachments.content})`,
-            })
-            .from(attachments)
-            .where(inArray(attachments.notificationId, notificationIds))
-            .orderBy(attachments.position)
-        : [];
+      type File = {
+        id: string;
+        filename: string;
+        contentType: string;
+        size: number;
+        stored: number;
+      };
       return got
         .map((r) => {
           const options = (r.options ?? {}) as { silent?: boolean; disableLinkPreview?: boolean };
@@ -158,15 +155,13 @@ export const deliveryRunnerRoutes =
             sentMessageIds: Array.isArray(r.telegram_message_ids)
               ? (r.telegram_message_ids as number[])
               : [],
-            attachments: files
-              .filter((f) => f.notificationId === r.notification_id)
-              .map((f) => ({
-                id: f.id,
-                filename: f.filename,
-                contentType: f.contentType,
-                size: f.size,
-                oversize: f.size > uploadLimit || Number(f.stored) < f.size,
-              })),
+            attachments: (r.files as File[]).map((f) => ({
+              id: f.id,
+              filename: f.filename,
+              contentType: f.contentType,
+              size: f.size,
+              oversize: f.size > uploadLimit || Number(f.stored) < f.size,
+            })),
           };
         })
         .sort((a, b) => a.seq - b.seq);
@@ -191,11 +186,12 @@ export const deliveryRunnerRoutes =
           if (!reply.raw.writableFinished) signal.aborted = true;
         });
         for (;;) {
+          const mark = waker.mark(botId); // a NOTIFY while the claim runs is not missed
           const got = await claim(botId, request.body.limit);
           const left = deadline - Date.now();
           if (got.length || left <= 0 || signal.aborted || waker.closed) return { deliveries: got };
           // Woken by NOTIFY; the cap also lets expired leases and due retries become visible.
-          await waker.wait(botId, Math.min(left, 1_000), signal);
+          await waker.wait(botId, Math.min(left, 1_000), signal, mark);
         }
       },
     });
