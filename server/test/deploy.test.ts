@@ -245,7 +245,7 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
         image,
         context,
       ],
-      { env, maxBuffer: 16 << 20, timeout: 120_000 },
+      { env, maxBuffer: 16 << 20, timeout: 300_000 },
     );
     timings.buildSeconds = (Date.now() - t0) / 1000;
     const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -253,7 +253,7 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
     await admin.query(`drop database if exists ${dbName}`);
     await admin.query(`create database ${dbName}`);
     await admin.end();
-  }, 180_000);
+  }, 360_000);
 
   afterAll(async () => {
     const size = engine
@@ -264,7 +264,7 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
         ).stdout.trim()
       : '0';
     console.log(
-      `[deploy] image ${Math.round(Number(size) / 1e6)} MB, build ${timings.buildSeconds ?? '?'} s, readyz ${timings.readySeconds ?? '?'} s`,
+      `[deploy] image ${Math.round(Number(size) / 1e6)} MB, build ${timings.buildSeconds ?? '?'} s, readyz ${timings.readySeconds ?? '?'} s, start ${timings.startSeconds ?? '?'} s`,
     );
     if (context) await rm(context, { recursive: true, force: true });
     const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -370,7 +370,6 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
       [
         'run',
         '-d',
-        '--rm',
         '--init',
         '--pull',
         'never',
@@ -411,8 +410,79 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
       const spa = await fetch(`http://127.0.0.1:${port}/`);
       await spa.text();
       expect(spa.status).toBe(200);
+      // A runner from the image reaches this api and ends on a refused credential
+      // (exit 79, superseded: the supervisor would not restart it) instead of spinning.
+      const runner = await run(
+        'docker',
+        [
+          'run',
+          '--rm',
+          '--pull',
+          'never',
+          '--network',
+          'host',
+          '-e',
+          `INTERNAL_API_URL=http://127.0.0.1:${port}`,
+          '-e',
+          'NOTIFYPRO_RUNNER_TOKEN=npr_not-a-real-runner-token',
+          image,
+          'runner',
+        ],
+        { env, timeout: 30_000 },
+      ).then(
+        () => ({ code: 0 }),
+        (e: { code: number }) => e,
+      );
+      expect(runner.code).toBe(79);
     } finally {
       await run('docker', ['rm', '-f', name], { env }).catch(() => {});
     }
   }, 60_000);
+
+  it('runs everything with the start role and its embedded PostgreSQL in /data, as uid 10001', async () => {
+    const port = await freePort();
+    const name = `np-deploy-start-${process.pid}`;
+    await run(
+      'docker',
+      [
+        'run',
+        '-d',
+        '--init',
+        '--pull',
+        'never',
+        '--network',
+        'host',
+        '--name',
+        name,
+        '-e',
+        `PORT=${port}`,
+        image,
+        'start',
+      ],
+      { env },
+    );
+    try {
+      const t0 = Date.now();
+      let body: { status?: string } = {};
+      while (Date.now() - t0 < 60_000) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+          body = (await res.json()) as { status?: string };
+          if (res.ok) break;
+        } catch {
+          // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      timings.startSeconds = (Date.now() - t0) / 1000;
+      if (body.status !== 'ready')
+        console.log(
+          (await run('docker', ['logs', name], { env }).catch((e) => e as { stdout: string }))
+            .stdout,
+        );
+      expect(body.status).toBe('ready');
+    } finally {
+      await run('docker', ['rm', '-f', name], { env }).catch(() => {});
+    }
+  }, 90_000);
 });

