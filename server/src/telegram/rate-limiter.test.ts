@@ -93,6 +93,30 @@ describe('RateLimiter', () => {
     expect(went).toBe(true);
   });
 
+  it('when the window opens, the sends waiting go in the order they came, each chat as ready', async () => {
+    const l = new RateLimiter({ ...limits, chatBurst: 1, chatPerSecond: 1 });
+    // 30 in flight, one of them to chat 7 (its only token).
+    const settles = [7, ...Array.from({ length: 29 }, (_, i) => 100 + i)].map((chat) =>
+      l.record(chat, Date.now() - 5000),
+    );
+    const order: number[] = [];
+    const waiting = [7, 1, 5, 3].map((chat) =>
+      l.acquire(chat).then((settle) => {
+        order.push(chat);
+        return settle;
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 20));
+    expect(order).toEqual([]); // 30 in flight
+    settles[1]!(Date.now() - 5000); // one slot opens: the first that came and may go takes it
+    await new Promise((r) => setTimeout(r, 20));
+    expect(order).toEqual([1]);
+    settles[0]!(Date.now() - 500); // 7's answer: its token is back in 500 ms
+    for (const settle of settles.slice(2)) settle(Date.now() - 5000);
+    for (const settle of await Promise.all(waiting)) settle();
+    expect(order).toEqual([1, 5, 3, 7]); // 7 once its token is back
+  });
+
   it('pauseAll holds every chat for retry_after', () => {
     const l = new RateLimiter(limits);
     l.pauseAll(3000, 0);

@@ -23,6 +23,8 @@ export const defaultRateLimits: RateLimits = {
   windowMarginMs: 2,
 };
 
+type Grant = (settle: (at?: number) => void) => void;
+
 /** A send: `at` is its request start until its answer is in, then its answer. */
 type Stamp = { at: number; pending: boolean };
 
@@ -55,7 +57,8 @@ export class RateLimiter {
   private group = new Map<number, Stamp[]>();
   private bucket = new Map<number, { tokens: number; at: number; inFlight: number }>();
   private pausedUntil = 0;
-  private waiters: Array<() => void> = [];
+  private waiting: Array<{ chatId: number; grant: Grant }> = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
   constructor(private limits: RateLimits = defaultRateLimits) {}
 
   pauseAll(ms: number, now = Date.now()) {
@@ -120,27 +123,42 @@ export class RateLimiter {
       current.inFlight--;
       // No refill while the request was on its way.
       current.at = Math.max(current.at, answeredAt);
-      for (const w of this.waiters.splice(0)) w();
+      this.pump();
     };
   }
 
   /**
    * Waits until a send to `chatId` may go and counts it; call the result when its answer is
-   * in. A wait ends early when an answer comes in (a send in flight counted as "now").
+   * in. One timer and one queue for all chats: when several may go, the longest waiting goes
+   * first, and a wait ends as soon as the answer holding it comes in (a send in flight counts
+   * as "now"), so the bot-wide budget is never left idle while a chat is ready.
    */
-  async acquire(chatId: number): Promise<(at?: number) => void> {
+  acquire(chatId: number): Promise<(at?: number) => void> {
+    return new Promise((grant) => {
+      this.waiting.push({ chatId, grant });
+      this.pump();
+    });
+  }
+
+  /** Lets go every waiting send that may go now, in order of waiting; else sleeps until one may. */
+  private pump() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     for (;;) {
-      const wait = this.delayFor(chatId);
-      if (wait <= 0) break;
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(done, wait);
-        this.waiters.push(done);
+      if (!this.waiting.length) return;
+      const now = Date.now();
+      let soonest = Infinity;
+      const ready = this.waiting.findIndex((w) => {
+        const wait = this.delayFor(w.chatId, now);
+        soonest = Math.min(soonest, wait);
+        return wait <= 0;
       });
+      if (ready < 0) {
+        this.timer = setTimeout(() => this.pump(), Math.max(1, soonest));
+        return;
+      }
+      const [w] = this.waiting.splice(ready, 1);
+      w!.grant(this.record(w!.chatId, now));
     }
-    return this.record(chatId);
   }
 }
