@@ -168,11 +168,12 @@ export const botInternalRoutes =
           if (!reply.raw.writableFinished) signal.aborted = true;
         });
         for (;;) {
+          const mark = waker.mark(botId); // a NOTIFY while the query runs is not missed
           const rows = await runtime.pendingUpdates(botId, request.body.limit);
           const left = deadline - Date.now();
           if (rows.length || left <= 0 || signal.aborted || waker.closed)
             return { updates: rows.map((r) => r.payload as Record<string, unknown>) };
-          await waker.wait(botId, Math.min(left, 5_000), signal);
+          await waker.wait(botId, Math.min(left, 5_000), signal, mark);
         }
       },
     });
