@@ -17,13 +17,14 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { gt } from 'drizzle-orm';
 import pg from 'pg';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
 import { hashToken } from '../server/src/crypto/secrets.js';
 import { connectDatabase } from '../server/src/db/client.js';
 import { runMigrations } from '../server/src/db/migrate.js';
-import { botChats, bots, chats } from '../server/src/db/schema.js';
+import { botChats, bots, chats, deliveries } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
 import { sendLatencySeconds } from '../server/src/metrics.js';
 import { createProcessDriver } from '../server/src/runner/drivers/process.js';
@@ -193,6 +194,11 @@ const bench: Bench = {
       const sum = latency.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
       const count = latency.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
       const meanLatencyMs = count ? (sum / count) * 1000 : 0;
+      // Deliveries that needed a second attempt (a send that failed on the way still counted).
+      const retried = await deps.db
+        .select({ attempts: deliveries.attempts, lastError: deliveries.lastError })
+        .from(deliveries)
+        .where(gt(deliveries.attempts, 1));
       await runner.stop();
       runner = undefined;
       await app.close();
@@ -209,7 +215,7 @@ const bench: Bench = {
             1,
           )} % over; ${stats.tooManyRequests} × 429; send k → k + 30 on average ${meanGapMs.toFixed(0)} ms, mean answer latency ${meanLatencyMs.toFixed(
             0,
-          )} ms; load average ${loadavg()[0]!.toFixed(1)}`,
+          )} ms; ${retried.length} retried${retried.length ? ` (${[...new Set(retried.map((r) => r.lastError))].join('; ')})` : ''}; load average ${loadavg()[0]!.toFixed(1)}`,
         },
       ];
     } finally {
