@@ -40,6 +40,10 @@ export interface Pop3Session {
   listUidl(): Promise<Array<{ msgNo: number; uid: string }>>;
   /** The raw message, exactly as stored (8-bit safe, dot-unstuffed). */
   retrieve(msgNo: number): Promise<Buffer>;
+  /** The message's size in octets (LIST n); NaN when the server's answer has none. */
+  size(msgNo: number): Promise<number>;
+  /** The header and the first `lines` lines of the body (TOP): for a message too big to read whole. */
+  top(msgNo: number, lines: number): Promise<Buffer>;
   /** Marks for deletion; takes effect at `quit()`. */
   delete(msgNo: number): Promise<void>;
   /** QUIT (commits deletions) and closes. Never throws. */
@@ -298,6 +302,17 @@ export async function openPop3Session(
     },
     retrieve(msgNo) {
       return multiLine('RETR', msgNumber(msgNo));
+    },
+    async size(msgNo) {
+      const n = msgNumber(msgNo);
+      const [info] = (await serial(() =>
+        guarded(() => pop.command('LIST', n), commandTimeout, 'session'),
+      )) as [unknown, unknown];
+      const match = /^\d+\s+(\d+)/.exec(String(info ?? '').trim());
+      return match ? Number(match[1]) : NaN;
+    },
+    top(msgNo, lines) {
+      return multiLine('TOP', msgNumber(msgNo), Math.max(0, Math.floor(lines)));
     },
     async delete(msgNo) {
       const n = msgNumber(msgNo);

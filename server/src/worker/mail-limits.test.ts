@@ -5,13 +5,14 @@ import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { chats, events, mailboxes, rules } from '../db/schema.js';
 import { catchUpImap, openMailboxSession } from './imap-sync.js';
+import { pollPop3 } from './pop3-sync.js';
 
 let dovecot: DovecotServer;
 let t: TestApp;
 let owner: SignedUp;
 
 beforeAll(async () => {
-  dovecot = await startDovecot({ users: { carol: 'pw' } });
+  dovecot = await startDovecot({ users: { carol: 'pw', dave: 'pw' } });
   t = await createTestApp({ MAIL_ALLOW_PRIVATE_HOSTS: 'true' });
   owner = await signup(t);
 });
@@ -106,5 +107,50 @@ describe('what the worker keeps of a mail', () => {
 
     expect(again.payload.duplicateOf).toBe(order.id);
     expect(again.matchedRuleIds).toEqual([]);
+  });
+
+  it('over POP3 too: a huge message is read with TOP and summarized, a small one whole', async () => {
+    const [mb] = await t.deps.db
+      .insert(mailboxes)
+      .values({
+        orgId: owner.orgId,
+        name: 'dave',
+        protocol: 'pop3',
+        host: '127.0.0.1',
+        port: dovecot.pop3Port,
+        security: 'none',
+        username: 'dave',
+        secretEncrypted: t.deps.secrets.encrypt('pw'),
+      })
+      .returning();
+    const deps = {
+      db: t.deps.db,
+      secrets: t.deps.secrets,
+      allowPrivateHosts: true,
+      maxMessageBytes: 64 * 1024,
+    };
+    const fresh = async () =>
+      (await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id)))[0]!;
+    expect(await pollPop3(deps, await fresh())).toBe(0); // the baseline
+    const lines = Array.from({ length: 8000 }, (_, i) => `line ${i} ${'y'.repeat(60)}`);
+    const huge = `From: backup@example.com\r\nSubject: Nightly log\r\n\r\nStarted.\r\n${lines.join('\r\n')}\r\n`;
+    const small = 'From: a@example.com\r\nSubject: Ping\r\n\r\npong\r\n';
+    await dovecot.append('dave', huge);
+    await dovecot.append('dave', small);
+    expect(await pollPop3(deps, await fresh())).toBe(2);
+    const rows = await t.deps.db
+      .select()
+      .from(events)
+      .where(eq(events.mailboxId, mb!.id))
+      .orderBy(asc(events.receivedAt));
+    const log = rows.find((r) => r.subject === 'Nightly log')!;
+    const ping = rows.find((r) => r.subject === 'Ping')!;
+    expect(String(log.payload.text)).toContain('Started.');
+    expect(String(log.payload.text)).toMatch(
+      /This message is 0\.\d MB; only its first 0\.\d MB were read/,
+    );
+    expect(log.raw!.length).toBeLessThanOrEqual(64 * 1024);
+    expect(ping.raw!.toString('utf8')).toContain('pong');
+    expect(String(ping.payload.text)).not.toContain('only its first');
   });
 });

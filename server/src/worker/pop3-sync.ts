@@ -6,7 +6,7 @@ import { ingestEvent } from '../modules/events/service.js';
 import { mailCredentials } from '../modules/mailboxes/credentials.js';
 import type { SyncDeps } from './imap-sync.js';
 import { leaseRepository, type Mailbox } from './leases.js';
-import { logUnparseable, mailEventInput } from './mail-event.js';
+import { logUnparseable, MAX_MESSAGE_BYTES, mailEventInput } from './mail-event.js';
 
 /** `mailboxes.uid_validity` of a POP3 mailbox whose first poll recorded what was there. */
 export const POP3_BASELINE_TAKEN = 'uidl';
@@ -71,9 +71,15 @@ export async function pollPop3(
     for (const { msgNo, uid } of listing.sort((a, b) => a.msgNo - b.msgNo)) {
       if (seen.has(uid)) continue;
       if (options.signal?.aborted) break;
-      const raw = await session.retrieve(msgNo);
+      // A message over the limit is read in its first part only (TOP), and summarized.
+      const max = deps.maxMessageBytes ?? MAX_MESSAGE_BYTES;
+      const size = await session.size(msgNo);
+      const big = size > max;
+      const raw = big
+        ? (await session.top(msgNo, 2_000)).subarray(0, max)
+        : await session.retrieve(msgNo);
       const fetchedAt = performance.now();
-      const input = await mailEventInput(mb, raw, {});
+      const input = await mailEventInput(mb, raw, {}, big ? { size } : undefined);
       const parsedAt = performance.now();
       try {
         await ingestEvent({ db: deps.db }, mb.orgId, input, async (tx) => {
