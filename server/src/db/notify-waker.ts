@@ -1,5 +1,11 @@
 import pg from 'pg';
 
+/** The part of a Node response a long poll watches (Fastify's reply.raw). */
+type ServerResponseLike = {
+  writableFinished: boolean;
+  on(event: 'close', fn: () => void): unknown;
+};
+
 /**
  * One LISTEN connection on a channel whose payload is a key (a bot id), fanning wake-ups out to
  * the long polls waiting on that key. When the connection drops (server restart,
@@ -103,6 +109,32 @@ export class NotifyWaker {
       const timer = setTimeout(done, ms);
       set.add(done);
     });
+  }
+
+  /**
+   * A long poll: runs `look` until it finds something, the caller goes away, the waker closes,
+   * or `waitMs` is spent — between looks it waits for a NOTIFY on `key`, at most `recheckMs`
+   * (what no NOTIFY announces, expired leases and due retries, shows on the next look).
+   */
+  async poll<T extends { length: number }>(
+    key: string,
+    options: { waitMs: number; recheckMs: number; reply: { raw: ServerResponseLike } },
+    look: () => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + options.waitMs;
+    const signal = { aborted: false };
+    // The caller went away (the request's own 'close' fires as soon as its body is read).
+    const raw = options.reply.raw;
+    raw.on('close', () => {
+      if (!raw.writableFinished) signal.aborted = true;
+    });
+    for (;;) {
+      const mark = this.mark(key); // a NOTIFY while `look` runs is not missed
+      const found = await look();
+      const left = deadline - Date.now();
+      if (found.length || left <= 0 || signal.aborted || this.closed) return found;
+      await this.wait(key, Math.min(left, options.recheckMs), signal, mark);
+    }
   }
 
   async close() {

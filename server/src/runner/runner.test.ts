@@ -4,6 +4,9 @@ import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
 import { createListeningTestApp } from '../../test/listening-app.js';
 import { eventually } from '../../test/wait.js';
+import { eq } from 'drizzle-orm';
+import { hashToken } from '../crypto/secrets.js';
+import { bots, telegramUpdates } from '../db/schema.js';
 import { supervisorToken } from '../http/access.js';
 import { createLogger } from '../logger.js';
 import { createRunnerApi } from './internal-api.js';
@@ -180,6 +183,42 @@ describe('bot runner (webhook mode)', () => {
       body: '{}',
     });
     expect(unknown.status).toBe(401);
+
+    // The right secret (set here: Telegram keeps the real one) with what is not an update → 400,
+    // stored nothing; another bot's secret → 401.
+    await t.deps.db
+      .update(bots)
+      .set({ webhookSecret: hashToken('known-secret') })
+      .where(eq(bots.id, bot.id));
+    for (const body of ['{"no":"update_id"}', '[1,2]', '{"update_id":-5}', 'not json']) {
+      const res = await fetch(`${address}/telegram/webhook/${bot.id}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-telegram-bot-api-secret-token': 'known-secret',
+        },
+        body,
+      });
+      expect(res.status, body).toBe(400);
+    }
+    const other = await botWithRunner('webhook');
+    const crossed = await fetch(`${address}/telegram/webhook/${other.bot.id}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-telegram-bot-api-secret-token': 'known-secret',
+      },
+      body: JSON.stringify(forged),
+    });
+    expect(crossed.status).toBe(401);
+    const stored = await t.deps.db
+      .select()
+      .from(telegramUpdates)
+      .where(eq(telegramUpdates.botId, bot.id));
+    expect(stored.some((u) => u.updateId === forged.update_id)).toBe(false);
+    // Telegram's own pushes go on working once the real secret is back.
+    await api('PATCH', `/bots/${bot.id}`, { mode: 'polling' });
+    await api('PATCH', `/bots/${bot.id}`, { mode: 'webhook' });
 
     const again = fake.userSendsMessage({ token: tg.token, from: user.id, text: '/id' });
     await fake.waitForMessages(2, { chatId: user.id, token: tg.token });

@@ -161,20 +161,12 @@ export const botInternalRoutes =
       },
       handler: async (request, reply) => {
         const { botId } = runnerOf(request);
-        const deadline = Date.now() + request.body.waitMs;
-        const signal = { aborted: false };
-        // The caller went away (the request's own 'close' fires as soon as its body is read).
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) signal.aborted = true;
-        });
-        for (;;) {
-          const mark = waker.mark(botId); // a NOTIFY while the query runs is not missed
-          const rows = await runtime.pendingUpdates(botId, request.body.limit);
-          const left = deadline - Date.now();
-          if (rows.length || left <= 0 || signal.aborted || waker.closed)
-            return { updates: rows.map((r) => r.payload as Record<string, unknown>) };
-          await waker.wait(botId, Math.min(left, 5_000), signal, mark);
-        }
+        const rows = await waker.poll(
+          botId,
+          { waitMs: request.body.waitMs, recheckMs: 5_000, reply },
+          () => runtime.pendingUpdates(botId, request.body.limit),
+        );
+        return { updates: rows.map((r) => r.payload as Record<string, unknown>) };
       },
     });
 

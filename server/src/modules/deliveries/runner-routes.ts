@@ -179,20 +179,13 @@ export const deliveryRunnerRoutes =
       },
       handler: async (request, reply) => {
         const { botId } = runnerOf(request);
-        const deadline = Date.now() + request.body.waitMs;
-        const signal = { aborted: false };
-        // The caller went away (the request's own 'close' fires as soon as its body is read).
-        reply.raw.on('close', () => {
-          if (!reply.raw.writableFinished) signal.aborted = true;
-        });
-        for (;;) {
-          const mark = waker.mark(botId); // a NOTIFY while the claim runs is not missed
-          const got = await claim(botId, request.body.limit);
-          const left = deadline - Date.now();
-          if (got.length || left <= 0 || signal.aborted || waker.closed) return { deliveries: got };
-          // Woken by NOTIFY; the cap also lets expired leases and due retries become visible.
-          await waker.wait(botId, Math.min(left, 1_000), signal, mark);
-        }
+        // Woken by NOTIFY; the 1 s recheck lets expired leases and due retries become visible.
+        const deliveries = await waker.poll(
+          botId,
+          { waitMs: request.body.waitMs, recheckMs: 1_000, reply },
+          () => claim(botId, request.body.limit),
+        );
+        return { deliveries };
       },
     });
 
