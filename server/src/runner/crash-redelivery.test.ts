@@ -1,14 +1,13 @@
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { createTestApp, type TestApp } from '../../test/app.js';
+import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { createListeningTestApp } from '../../test/listening-app.js';
+import { startTestSupervisor } from '../../test/supervisor-kit.js';
+import { eventually } from '../../test/wait.js';
 import { deliveries } from '../db/schema.js';
-import { supervisorToken } from '../http/access.js';
-import { createLogger } from '../logger.js';
-import { createProcessDriver } from './drivers/process.js';
-import { createSupervisorApi, startSupervisor, type Supervisor } from './supervisor.js';
+import type { Supervisor } from './supervisor.js';
 
 // Real runner processes under the real supervisor (process driver), the api on a port with a
 // 2 s delivery lease, the fake Telegram with its real limits.
@@ -17,53 +16,15 @@ let fake: FakeTelegram;
 let owner: SignedUp;
 let supervisor: Supervisor;
 
-async function freePort() {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-async function eventually<T>(
-  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  ms = 30_000,
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 beforeAll(async () => {
   fake = await startFakeTelegram({ port: 0 });
-  const port = await freePort();
-  const address = `http://127.0.0.1:${port}`;
-  t = await createTestApp({
+  let address: string;
+  ({ t, address } = await createListeningTestApp({
     TELEGRAM_API_ROOT: fake.apiRoot,
-    PUBLIC_URL: address,
     DELIVERY_LEASE_SECONDS: '2',
-  });
-  await t.app.listen({ port, host: '127.0.0.1' });
+  }));
   owner = await signup(t);
-  supervisor = startSupervisor({
-    api: createSupervisorApi(address, supervisorToken(t.deps.secrets)),
-    driver: createProcessDriver({ stopGraceMs: 3_000 }),
-    log: createLogger('silent'),
-    runnerEnv: {
-      INTERNAL_API_URL: address,
-      TELEGRAM_API_ROOT: fake.apiRoot,
-      LOG_LEVEL: 'error',
-      RUNNER_HEARTBEAT_SECONDS: '0.5',
-    },
-    reconcileMs: 200,
-    staleMs: 15_000,
-    baseBackoffMs: 300,
-    crashesBeforeError: 3,
-  });
-  await supervisor.ready;
+  supervisor = await startTestSupervisor(t, address, fake.apiRoot);
 }, 30_000);
 afterAll(async () => {
   await supervisor?.stop();
@@ -114,24 +75,30 @@ describe('a runner killed with SIGKILL mid-batch', () => {
       const h = supervisor.handleOf(botId);
       return h && Number(h.id) !== first;
     });
-    await eventually(async () => {
-      const rows = await t.deps.db
-        .select({ status: deliveries.status })
-        .from(deliveries)
-        .where(eq(deliveries.botId, botId));
-      return rows.length === 40 && rows.every((r) => r.status === 'sent');
-    }, 60_000);
+    await eventually(
+      async () => {
+        const rows = await t.deps.db
+          .select({ status: deliveries.status })
+          .from(deliveries)
+          .where(eq(deliveries.botId, botId));
+        return rows.length === 40 && rows.every((r) => r.status === 'sent');
+      },
+      { ms: 60_000 },
+    );
 
     // Whatever the runner still holds would go within a second or two (1/s per chat): wait
     // until nothing more arrives for 3 s before counting.
     let last = -1;
-    await eventually(async () => {
-      const n = fake.messages({ token: tg.token }).length;
-      if (n === last) return true;
-      last = n;
-      await new Promise((r) => setTimeout(r, 3_000));
-      return false;
-    }, 60_000);
+    await eventually(
+      async () => {
+        const n = fake.messages({ token: tg.token }).length;
+        if (n === last) return true;
+        last = n;
+        await new Promise((r) => setTimeout(r, 3_000));
+        return false;
+      },
+      { ms: 60_000 },
+    );
     for (const chat of groups) {
       const got = fake.messages({ chatId: chat, token: tg.token }).map((m) => m.text);
       // Every text arrived, in order once duplicates are dropped…

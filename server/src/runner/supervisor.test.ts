@@ -3,11 +3,9 @@ import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
 import { createListeningTestApp } from '../../test/listening-app.js';
+import { startTestSupervisor } from '../../test/supervisor-kit.js';
 import { eventually } from '../../test/wait.js';
-import { supervisorToken } from '../http/access.js';
-import { createLogger } from '../logger.js';
-import { createProcessDriver } from './drivers/process.js';
-import { createSupervisorApi, startSupervisor, type Supervisor } from './supervisor.js';
+import type { Supervisor } from './supervisor.js';
 
 let t: TestApp;
 let fake: FakeTelegram;
@@ -19,22 +17,7 @@ beforeAll(async () => {
   fake = await startFakeTelegram({ port: 0 });
   ({ t, address } = await createListeningTestApp({ TELEGRAM_API_ROOT: fake.apiRoot }));
   owner = await signup(t);
-  supervisor = startSupervisor({
-    api: createSupervisorApi(address, supervisorToken(t.deps.secrets)),
-    driver: createProcessDriver({ stopGraceMs: 3_000 }),
-    log: createLogger('silent'),
-    runnerEnv: {
-      INTERNAL_API_URL: address,
-      TELEGRAM_API_ROOT: fake.apiRoot,
-      LOG_LEVEL: 'error',
-      RUNNER_HEARTBEAT_SECONDS: '0.5',
-    },
-    reconcileMs: 200,
-    staleMs: 15_000,
-    baseBackoffMs: 300,
-    crashesBeforeError: 3,
-  });
-  await supervisor.ready;
+  supervisor = await startTestSupervisor(t, address, fake.apiRoot);
 }, 30_000);
 afterAll(async () => {
   await supervisor?.stop();
