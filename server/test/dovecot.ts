@@ -26,6 +26,11 @@ export interface DovecotOptions {
   users?: Record<string, string>;
   /** Extra config lines appended to dovecot.conf (e.g. `imap_capability = ...`). */
   extraConfig?: string;
+  /**
+   * XOAUTH2 and OAUTHBEARER logins (IMAP and POP3) checked by Dovecot's oauth2 passdb against
+   * this introspection endpoint (see test/oauth2-provider.ts); password logins still work.
+   */
+  oauth2?: { introspectionUrl: string };
 }
 
 export interface DovecotServer {
@@ -233,7 +238,9 @@ function renderConfig(
     '    mode = 0',
     '  }',
     '}',
-    'auth_mechanisms = plain login',
+    opts.oauth2
+      ? 'auth_mechanisms = plain login xoauth2 oauthbearer'
+      : 'auth_mechanisms = plain login',
     ssl ? 'ssl = yes' : 'ssl = no',
     ...(ssl
       ? [
@@ -248,6 +255,15 @@ function renderConfig(
     // noticed after Dovecot's stat interval (a user added just now would fail to log in)
     `  args = scheme=PLAIN username_format=%u ${dir}/users/%u`,
     '}',
+    ...(opts.oauth2
+      ? [
+          'passdb {',
+          '  driver = oauth2',
+          '  mechanisms = xoauth2 oauthbearer',
+          `  args = ${dir}/oauth2.conf`,
+          '}',
+        ]
+      : []),
     'userdb {',
     '  driver = static',
     `  args = uid=nobody gid=nogroup home=${dir}/mail/%u`,
@@ -291,6 +307,21 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   await mkdir(usersDir, { mode: 0o755 });
   const confPath = path.join(dir, 'dovecot.conf');
   const logPath = path.join(dir, 'dovecot.log');
+  if (opts.oauth2) {
+    await writeFile(
+      path.join(dir, 'oauth2.conf'),
+      [
+        'introspection_mode = auth',
+        `introspection_url = ${opts.oauth2.introspectionUrl}`,
+        'force_introspection = yes',
+        'username_attribute = username',
+        'active_attribute = active',
+        'active_value = yes',
+        '',
+      ].join('\n'),
+      { mode: 0o644 },
+    );
+  }
 
   let child: ChildProcess | undefined;
   let ports: Ports = { imap: 0, imaps: undefined, pop3: 0, pop3s: undefined };

@@ -2,11 +2,13 @@ import iconv from 'iconv-lite';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
+import { startOAuth2Provider, type OAuth2Provider } from '../../test/oauth2-provider.js';
 import { MailConnectError } from './errors.js';
 import { parseMail } from './mime.js';
 import { dotUnstuff, openPop3Session, type Pop3Settings } from './pop3.js';
 
 let dovecot: DovecotServer;
+let provider: OAuth2Provider;
 let settings: Pop3Settings;
 
 const cyrillic = 'Сбой резервного копирования: диск D заполнен';
@@ -35,7 +37,11 @@ async function connectError(s: Pop3Settings): Promise<MailConnectError> {
 }
 
 beforeAll(async () => {
-  dovecot = await startDovecot({ users: { pat: 'pw', empty: 'pw', del: 'pw' } });
+  provider = await startOAuth2Provider('pat');
+  dovecot = await startDovecot({
+    users: { pat: 'pw', empty: 'pw', del: 'pw' },
+    oauth2: { introspectionUrl: provider.introspectionUrl },
+  });
   settings = {
     host: dovecot.host,
     port: dovecot.pop3Port,
@@ -49,6 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dovecot?.destroy();
+  await provider?.close();
 });
 
 describe('openPop3Session', () => {
@@ -113,6 +120,22 @@ describe('openPop3Session', () => {
     expect(
       (await connectError({ ...tls, tlsCa: dovecot.certPem, servername: 'pop.example.com' })).code,
     ).toBe('tls');
+  });
+
+  it("logs in with AUTH XOAUTH2 and an access token; a refused token is 'auth'", async () => {
+    provider.active.set('token-pat', 'pat');
+    const { password: _, ...oauth } = settings;
+    const session = await openPop3Session({ ...oauth, accessToken: 'token-pat' });
+    expect((await session.listUidl()).map((e) => e.msgNo)).toEqual([1, 2]);
+    expect((await session.retrieve(1)).equals(rawCp1251)).toBe(true);
+    await session.quit();
+    expect(await dovecot.readLog()).toMatch(/pop3-login: Info: Login: user=<pat>, method=XOAUTH2/);
+
+    const refused = await connectError({ ...oauth, accessToken: 'not-issued' });
+    expect(refused.code).toBe('auth');
+    // a token of another user is no way into this mailbox
+    provider.active.set('token-del', 'del');
+    expect((await connectError({ ...oauth, accessToken: 'token-del' })).code).toBe('auth');
   });
 
   it("maps failures to 'auth', 'refused', 'timeout' and refuses STARTTLS", async () => {

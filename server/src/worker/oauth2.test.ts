@@ -1,13 +1,10 @@
-import http from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../../test/delivery-kit.js';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { signup, type SignedUp } from '../../test/factories.js';
+import { startOAuth2Provider, type OAuth2Provider } from '../../test/oauth2-provider.js';
 import { mailboxes } from '../db/schema.js';
 import { createLogger } from '../logger.js';
 import { MailConnectError } from '../mail/errors.js';
@@ -16,78 +13,10 @@ import {
   openOAuth2Secret,
   sealOAuth2Secret,
 } from '../modules/mailboxes/credentials.js';
+import { POP3_BASELINE_TAKEN } from './pop3-sync.js';
 import { startWorker, type WorkerHandle } from './service.js';
 
-/**
- * A tiny OAuth2 provider: a token endpoint (refresh grant, rotating refresh tokens) and an
- * introspection endpoint Dovecot's oauth2 passdb asks whether an access token is valid.
- */
-type Provider = {
-  url: string;
-  refreshes: Array<{ refreshToken: string; clientId: string; clientSecret?: string }>;
-  /** Access tokens Dovecot accepts now. */
-  active: Set<string>;
-  /** Refresh tokens the endpoint accepts now. */
-  grants: Set<string>;
-  close(): Promise<void>;
-};
-async function startProvider(user: string): Promise<Provider> {
-  let seq = 0;
-  const provider: Omit<Provider, 'url' | 'close'> = {
-    refreshes: [],
-    active: new Set(),
-    grants: new Set(['refresh-1']),
-  };
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      if (req.url === '/token') {
-        const form = new URLSearchParams(body);
-        const refreshToken = form.get('refresh_token') ?? '';
-        provider.refreshes.push({
-          refreshToken,
-          clientId: form.get('client_id') ?? '',
-          ...(form.get('client_secret') ? { clientSecret: form.get('client_secret')! } : {}),
-        });
-        if (form.get('grant_type') !== 'refresh_token' || !provider.grants.has(refreshToken)) {
-          res.statusCode = 400;
-          res.end(JSON.stringify({ error: 'invalid_grant', error_description: 'Token revoked' }));
-          return;
-        }
-        seq++;
-        const accessToken = `access-${seq}`;
-        provider.active.add(accessToken);
-        provider.grants.delete(refreshToken);
-        provider.grants.add(`refresh-${seq + 1}`);
-        res.end(
-          JSON.stringify({
-            access_token: accessToken,
-            expires_in: 3600,
-            refresh_token: `refresh-${seq + 1}`,
-            token_type: 'Bearer',
-          }),
-        );
-        return;
-      }
-      // introspection (Dovecot: GET with the token as Bearer)
-      const token = (req.headers.authorization ?? '').replace(/^Bearer /, '');
-      res.end(
-        JSON.stringify({ username: user, active: provider.active.has(token) ? 'yes' : 'no' }),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    ...provider,
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  } as Provider;
-}
-
-let provider: Provider;
-let confDir: string;
+let provider: OAuth2Provider;
 let dovecot: DovecotServer;
 let t: TestApp;
 let owner: SignedUp;
@@ -96,33 +25,11 @@ let worker: WorkerHandle;
 const deps = () => ({ db: t.deps.db, secrets: t.deps.secrets, allowPrivateHosts: true });
 
 beforeAll(async () => {
-  provider = await startProvider('oauser');
-  confDir = await mkdtemp(path.join(tmpdir(), 'np-oauth2-'));
-  const conf = path.join(confDir, 'oauth2.conf');
-  await writeFile(
-    conf,
-    [
-      'introspection_mode = auth',
-      `introspection_url = ${provider.url}/introspect`,
-      'force_introspection = yes',
-      'username_attribute = username',
-      'active_attribute = active',
-      'active_value = yes',
-      '',
-    ].join('\n'),
-    { mode: 0o644 },
-  );
+  provider = await startOAuth2Provider('oauser');
   dovecot = await startDovecot({
     ssl: false,
-    users: { oauser: 'not-used' },
-    extraConfig: [
-      'auth_mechanisms = plain login xoauth2 oauthbearer',
-      'passdb {',
-      '  driver = oauth2',
-      '  mechanisms = xoauth2 oauthbearer',
-      `  args = ${conf}`,
-      '}',
-    ].join('\n'),
+    users: { oauser: 'not-used', popuser: 'not-used' },
+    oauth2: { introspectionUrl: provider.introspectionUrl },
   });
   t = await createTestApp({ MAIL_ALLOW_PRIVATE_HOSTS: 'true' });
   owner = await signup(t);
@@ -135,10 +42,12 @@ afterAll(async () => {
   await t?.close();
   await dovecot?.destroy();
   await provider?.close();
-  await rm(confDir, { recursive: true, force: true });
 });
 
-async function oauthMailbox(secret: Parameters<typeof sealOAuth2Secret>[1]) {
+async function oauthMailbox(
+  secret: Parameters<typeof sealOAuth2Secret>[1],
+  overrides: Partial<typeof mailboxes.$inferInsert> = {},
+) {
   const [mb] = await t.deps.db
     .insert(mailboxes)
     .values({
@@ -151,15 +60,39 @@ async function oauthMailbox(secret: Parameters<typeof sealOAuth2Secret>[1]) {
       username: 'oauser',
       authType: 'oauth2',
       secretEncrypted: sealOAuth2Secret(t.deps.secrets, secret),
+      ...overrides,
     })
     .returning();
   return mb!;
 }
 
+/** One worker for the file: it watches every mailbox the tests add. */
+function ensureWorker(): void {
+  worker ??= startWorker({
+    config: t.config,
+    db: t.deps.db,
+    log: createLogger('silent'),
+    secrets: t.deps.secrets,
+    leaseMs: 3_000,
+    scanMs: 200,
+    backoff: { initialMs: 100, maxMs: 500 },
+  });
+}
+
+async function waitForMailbox(id: string, ready: (row: typeof mailboxes.$inferSelect) => boolean) {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const [row] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, id));
+    if (row && ready(row)) return row;
+    if (Date.now() > end) throw new Error(`not connected: ${row?.status} ${row?.lastError}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('OAuth2 (XOAUTH2 / OAUTHBEARER)', () => {
   it('refreshes an expired access token, stores the rotated tokens encrypted, reuses a fresh one', async () => {
     const mb = await oauthMailbox({
-      tokenUrl: `${provider.url}/token`,
+      tokenUrl: provider.tokenUrl,
       clientId: 'np-client',
       clientSecret: 'np-secret',
       refreshToken: 'refresh-1',
@@ -190,7 +123,7 @@ describe('OAuth2 (XOAUTH2 / OAUTHBEARER)', () => {
 
   it('a revoked refresh token is a clear auth error; a token endpoint on loopback is refused without MAIL_ALLOW_PRIVATE_HOSTS', async () => {
     const mb = await oauthMailbox({
-      tokenUrl: `${provider.url}/token`,
+      tokenUrl: provider.tokenUrl,
       clientId: 'np-client',
       refreshToken: 'revoked',
     });
@@ -206,9 +139,9 @@ describe('OAuth2 (XOAUTH2 / OAUTHBEARER)', () => {
   });
 
   it('the worker logs in to Dovecot with a refreshed token, refreshes again when the server refuses the current one, and mail flows', async () => {
-    provider.grants.add('refresh-w');
+    provider.grant('refresh-w');
     const mb = await oauthMailbox({
-      tokenUrl: `${provider.url}/token`,
+      tokenUrl: provider.tokenUrl,
       clientId: 'np-client',
       refreshToken: 'refresh-w',
       // claims to be valid for an hour, but the provider never issued it: Dovecot refuses it
@@ -216,26 +149,60 @@ describe('OAuth2 (XOAUTH2 / OAUTHBEARER)', () => {
       expiresAt: Date.now() + 3600_000,
     });
     const before = provider.refreshes.length;
-    worker = startWorker({
-      config: t.config,
-      db: t.deps.db,
-      log: createLogger('silent'),
-      secrets: t.deps.secrets,
-      leaseMs: 3_000,
-      scanMs: 200,
-      backoff: { initialMs: 100, maxMs: 500 },
-    });
-    const end = Date.now() + 15_000;
-    for (;;) {
-      const [row] = await t.deps.db.select().from(mailboxes).where(eq(mailboxes.id, mb.id));
-      if (row?.status === 'ok' && row.uidValidity) break;
-      if (Date.now() > end) throw new Error(`not connected: ${row?.status} ${row?.lastError}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    ensureWorker();
+    await waitForMailbox(mb.id, (row) => row.status === 'ok' && !!row.uidValidity);
     expect(provider.refreshes.length).toBe(before + 1);
     await dovecot.append('oauser', 'From: a@example.com\r\nSubject: via oauth\r\n\r\nhello\r\n');
     await kit.fake.waitForMessages(1, { timeoutMs: 10_000 });
     expect(kit.fake.messages().map((m) => m.plainText)).toEqual(['via oauth']);
     expect(await dovecot.readLog()).toMatch(/method=(OAUTHBEARER|XOAUTH2)/);
+  });
+
+  it('a POP3 mailbox logs in with AUTH XOAUTH2, refreshes the token the server refuses, and mail flows', async () => {
+    provider.grant('refresh-p', 'popuser');
+    const mb = await oauthMailbox(
+      {
+        tokenUrl: provider.tokenUrl,
+        clientId: 'np-client',
+        refreshToken: 'refresh-p',
+        accessToken: 'never-issued-pop',
+        expiresAt: Date.now() + 3600_000,
+      },
+      {
+        name: 'oauth pop3',
+        protocol: 'pop3',
+        port: dovecot.pop3Port,
+        username: 'popuser',
+        mode: 'poll',
+        pollIntervalSeconds: 1,
+      },
+    );
+    const before = provider.refreshes.length;
+    const delivered = kit.fake.messages().length;
+    ensureWorker();
+    // the first poll takes the baseline: it needs a successful login
+    const row = await waitForMailbox(
+      mb.id,
+      (r) => r.status === 'ok' && r.uidValidity === POP3_BASELINE_TAKEN,
+    );
+    expect(provider.refreshes.slice(before)).toEqual([
+      { refreshToken: 'refresh-p', clientId: 'np-client' },
+    ]);
+    const secret = openOAuth2Secret(t.deps.secrets, row.secretEncrypted);
+    expect(provider.active.get(secret.accessToken!)).toBe('popuser');
+    expect(await dovecot.readLog()).toMatch(
+      /pop3-login: Info: Login: user=<popuser>, method=XOAUTH2/,
+    );
+
+    await dovecot.append('popuser', 'From: b@example.com\r\nSubject: via pop3 oauth\r\n\r\nhi\r\n');
+    await kit.fake.waitForMessages(delivered + 1, { timeoutMs: 10_000 });
+    expect(
+      kit.fake
+        .messages()
+        .slice(delivered)
+        .map((m) => m.plainText),
+    ).toEqual(['via pop3 oauth']);
+    // later polls reuse the stored token
+    expect(provider.refreshes.length).toBe(before + 1);
   });
 });
