@@ -12,10 +12,10 @@ import {
   Typography,
 } from '@mui/material';
 import Science from '@mui/icons-material/Science';
-import { useDataProvider, useRecordContext, useTranslate } from 'react-admin';
+import { useDataProvider, usePermissions, useRecordContext, useTranslate } from 'react-admin';
 import type { NotifyProDataProvider } from '../../providers/dataProvider';
 import { JsonBlock } from '../../components/JsonBlock';
-import { useCan } from '../../components/useCan';
+import { atLeast } from '../../providers/roles';
 import { MessagePreview } from './TelegramPreview';
 import { SAMPLE_EVENT } from './template';
 
@@ -40,9 +40,14 @@ interface RuleTestResult {
   [key: string]: unknown;
 }
 
+/**
+ * Shown to every member, viewers included: a test changes nothing and the server lets viewers
+ * run it (`POST …/rules/{id}/test` needs `viewer`), unlike editing the rule (`operator`).
+ */
 export function RuleTestButton() {
   const record = useRecordContext();
-  const can = useCan('rules');
+  const { permissions } = usePermissions();
+  const can = atLeast(permissions, 'viewer');
   const translate = useTranslate();
   const dataProvider = useDataProvider<NotifyProDataProvider>();
   const [open, setOpen] = useState(false);
