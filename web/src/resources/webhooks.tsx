@@ -73,10 +73,12 @@ export function WebhookList() {
     <List
       actions={<ListActions resource="webhooks" />}
       filters={[<SearchInput source="q" alwaysOn key="q" />]}
+      sort={{ field: 'createdAt', order: 'DESC' }}
     >
       <ResponsiveDatagrid primaryText={(r) => r.name} secondaryText={(r) => r.url}>
         <TextField source="name" />
-        <TextField source="url" />
+        {/* the server sorts by name, enabled, lastCalledAt and createdAt, not by the URL (a secret) */}
+        <TextField source="url" sortable={false} />
         <DateTimeField source="lastCalledAt" />
         <DateTimeField source="createdAt" />
       </ResponsiveDatagrid>

@@ -7,10 +7,11 @@ import { generateToken, safeEqual, secretHint } from '../../crypto/secrets.js';
 import { webhooks, type Role } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
 import { access, actorOf, atLeast, orgOf } from '../../http/access.js';
-import { isoDate, nullableIsoDate, orgParams } from '../../http/list.js';
+import { isoDate, listOf, listQuery, nullableIsoDate, orgParams } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
 import { ingestEvent } from '../events/service.js';
 import { logRepository } from '../logs/repository.js';
+import { webhookRepository, webhookSortFields } from './repository.js';
 
 const HOOK_BODY_LIMIT = 256 * 1024;
 /** A refused call is logged at most this often per webhook and reason (a flood stays one row). */
@@ -42,17 +43,15 @@ export const webhookRoutes =
       config: access.org('viewer'),
       schema: {
         tags: ['webhooks'],
+        summary: 'A page of webhooks; q searches the name',
         params: orgParams,
-        response: { 200: z.object({ items: z.array(webhook), total: z.number() }) },
+        querystring: listQuery.extend({ sort: z.enum(webhookSortFields).optional() }),
+        response: { 200: listOf(webhook) },
       },
       handler: async (request) => {
-        const items = (
-          await db
-            .select()
-            .from(webhooks)
-            .where(eq(webhooks.orgId, orgOf(request).orgId))
-        ).map((w) => present(w, orgOf(request).role));
-        return { items, total: items.length };
+        const { orgId, role } = orgOf(request);
+        const page = await webhookRepository.list(db, orgId, request.query);
+        return { items: page.items.map((w) => present(w, role)), total: page.total };
       },
     });
 

@@ -273,4 +273,77 @@ describe('webhooks', () => {
     });
     expect(res.statusCode).toBe(413);
   });
+
+  it('pages, searches and sorts the list like the other lists (?offset&limit&sort&order&q)', async () => {
+    const org = await signup(t); // an org of its own: the other tests' webhooks stay out
+    const hooks: Record<string, { id: string; token: string }> = {};
+    for (const name of ['Gamma', 'Alpha CI', 'Delta 100%', 'Beta CI', 'Epsilon']) {
+      const res = await t.request({
+        method: 'POST',
+        url: `/api/v1/orgs/${org.orgId}/webhooks`,
+        token: org.token,
+        payload: { name },
+      });
+      hooks[name] = res.json();
+    }
+    const list = async (query: string) => {
+      const res = await t.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${org.orgId}/webhooks?${query}`,
+        token: org.token,
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: Array<{ name: string }>; total: number };
+      return { names: body.items.map((w) => w.name), total: body.total };
+    };
+
+    expect(await list('sort=name&order=asc&limit=2')).toEqual({
+      names: ['Alpha CI', 'Beta CI'],
+      total: 5,
+    });
+    expect(await list('sort=name&order=asc&limit=2&offset=2')).toEqual({
+      names: ['Delta 100%', 'Epsilon'],
+      total: 5,
+    });
+    expect(await list('sort=name&order=asc&limit=2&offset=4')).toEqual({
+      names: ['Gamma'],
+      total: 5,
+    });
+    expect((await list('sort=name&order=desc&limit=1')).names).toEqual(['Gamma']);
+    // newest first by default
+    expect((await list('limit=5')).names).toEqual([
+      'Epsilon',
+      'Beta CI',
+      'Delta 100%',
+      'Alpha CI',
+      'Gamma',
+    ]);
+    // q: part of the name, any case; % and _ are taken literally
+    expect(await list('q=ci&sort=name&order=asc')).toEqual({
+      names: ['Alpha CI', 'Beta CI'],
+      total: 2,
+    });
+    expect(await list(`q=${encodeURIComponent('%')}`)).toEqual({
+      names: ['Delta 100%'],
+      total: 1,
+    });
+    expect(await list('q=_')).toEqual({ names: [], total: 0 });
+
+    // the one called most recently first; webhooks never called go last in either order
+    const called = await t.request({
+      method: 'POST',
+      url: `/hooks/${hooks['Delta 100%']!.token}`,
+      payload: { a: 1 },
+    });
+    expect(called.statusCode).toBe(202);
+    expect((await list('sort=lastCalledAt&order=desc&limit=1')).names).toEqual(['Delta 100%']);
+    expect((await list('sort=lastCalledAt&order=asc&limit=1')).names).toEqual(['Delta 100%']);
+
+    const bad = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${org.orgId}/webhooks?sort=token`,
+      token: org.token,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
 });
