@@ -18,6 +18,7 @@ import { Box, Chip, Table, TableBody, TableCell, TableRow, Typography } from '@m
 import { ResponsiveDatagrid } from '../components/ResponsiveDatagrid';
 import { DateTimeField } from '../components/DateTime';
 import { JsonBlock } from '../components/JsonBlock';
+import { SourceField, useSourceLabel } from '../components/SourceField';
 import { StatusChip } from '../components/StatusChip';
 
 const sourceChoices = ['mail', 'webhook', 'api'].map((id) => ({
@@ -38,8 +39,11 @@ export function matchedRuleIds(record: Record<string, unknown> | undefined): str
   return [];
 }
 
-const eventTitle = (r: Record<string, unknown>) =>
-  String(r.subject ?? r.summary ?? r.title ?? (r.source === 'webhook' ? 'webhook' : (r.id ?? '')));
+/** The subject, else (a webhook call without one) the source's name, else the id. */
+const eventTitle = (r: Record<string, unknown>, sourceLabel: (v: unknown) => string) =>
+  String(
+    r.subject ?? r.summary ?? r.title ?? (r.source === 'webhook' ? sourceLabel(r.source) : r.id),
+  );
 
 /** A red chip on events that could not be read (unparseable mail), with the error as its tooltip. */
 function ErrorChip(_props: { source: string; sortable?: boolean }) {
@@ -57,6 +61,8 @@ function ErrorChip(_props: { source: string; sortable?: boolean }) {
 }
 
 export function EventList() {
+  const sourceLabel = useSourceLabel();
+  const title = (r: Record<string, unknown>) => eventTitle(r, sourceLabel);
   return (
     <List
       filters={[
@@ -66,8 +72,8 @@ export function EventList() {
       sort={{ field: 'receivedAt', order: 'DESC' }}
     >
       <ResponsiveDatagrid
-        primaryText={eventTitle}
-        secondaryText={(r) => `${r.source ?? ''} · ${r.sender ?? ''}`}
+        primaryText={title}
+        secondaryText={(r) => `${sourceLabel(r.source)} · ${r.sender ?? ''}`}
         tertiaryText={(r) => r.receivedAt}
       >
         <DateTimeField
@@ -75,8 +81,8 @@ export function EventList() {
           label="resources.events.fields.createdAt"
           sortable={false}
         />
-        <TextField source="source" sortable={false} />
-        <FunctionField source="subject" render={eventTitle} sortable={false} />
+        <SourceField source="source" sortable={false} />
+        <FunctionField source="subject" render={title} sortable={false} />
         <TextField
           source="sender"
           label="resources.events.fields.from"
@@ -177,7 +183,7 @@ export function EventShow() {
     <Show>
       <SimpleShowLayout>
         <DateTimeField source="receivedAt" label="resources.events.fields.createdAt" />
-        <TextField source="source" />
+        <SourceField source="source" />
         <ReferenceField source="mailboxId" reference="mailboxes" link="show" emptyText="—" />
         <ReferenceField source="webhookId" reference="webhooks" link="show" emptyText="—" />
         <TextField source="sender" label="resources.events.fields.from" emptyText="—" />

@@ -25,6 +25,7 @@ import {
 import { useWatch } from 'react-hook-form';
 import { Box, Typography } from '@mui/material';
 import { ResponsiveDatagrid } from '../components/ResponsiveDatagrid';
+import { SourceField } from '../components/SourceField';
 import { StatusChip } from '../components/StatusChip';
 import { DateTimeField } from '../components/DateTime';
 import { ListActions } from '../components/Actions';
@@ -71,7 +72,7 @@ export function NotificationList() {
         <DateTimeField source="createdAt" />
         <FunctionField source="text" render={(r) => summarize(r.text)} sortable={false} />
         <TextField source="format" />
-        <TextField source="source" emptyText="" />
+        <SourceField source="source" />
         <StatusChip source="status" />
         <FunctionField
           source="deliveries"
@@ -134,7 +135,7 @@ export function NotificationShow() {
       <SimpleShowLayout>
         <DateTimeField source="createdAt" />
         <TextField source="format" />
-        <TextField source="source" emptyText="—" />
+        <SourceField source="source" emptyText="—" />
         <FunctionField
           source="text"
           render={(r) => (
