@@ -1,7 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
@@ -24,6 +23,7 @@ import type { Logger } from './logger.js';
 import { registerAccessControl, supervisorToken } from './http/access.js';
 import { registerMetrics } from './metrics.js';
 import { problem, registerErrorHandler } from './http/error-handler.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 import { adminRoutes } from './modules/admin/routes.js';
 import { alertRoutes } from './modules/alerts/routes.js';
 import { apiKeyRoutes } from './modules/api-keys/routes.js';
@@ -141,17 +141,7 @@ export async function buildApp(
   });
   registerMetrics(app, { db, token: config.metricsToken });
 
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:', 'https:'],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        scriptSrc: ["'self'"],
-        connectSrc: ["'self'"],
-      },
-    },
-  });
+  registerSecurityHeaders(app);
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
   await app.register(swagger, {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup } from '../../../test/factories.js';
+import { eq } from 'drizzle-orm';
+import { apiKeys } from '../../db/schema.js';
+import { createApiKey, signup } from '../../../test/factories.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -220,6 +222,35 @@ describe('auth', () => {
     } finally {
       await closed.close();
     }
+  });
+
+  it('answers concurrent requests each as its own principal (lookups share one query per turn)', async () => {
+    const a = await signup(t);
+    const b = await signup(t);
+    const keyA = await createApiKey(t, a, 'viewer');
+    const keyB = await createApiKey(t, b, 'admin');
+    const expired = await createApiKey(t, b, 'admin');
+    await t.deps.db
+      .update(apiKeys)
+      .set({ expiresAt: new Date(Date.now() - 1000) })
+      .where(eq(apiKeys.id, expired.id));
+    const asks = [
+      [a.token, a.orgId, 200],
+      [keyA.key, a.orgId, 200],
+      [keyB.key, b.orgId, 200],
+      [b.token, b.orgId, 200],
+      [keyA.key, b.orgId, 404],
+      [keyB.key, a.orgId, 404],
+      [expired.key, b.orgId, 401],
+      ['npk_unknown', b.orgId, 401],
+      ['nps_unknown', b.orgId, 401],
+    ] as const;
+    const answers = await Promise.all(
+      [...asks, ...asks].map(([token, orgId]) =>
+        t.request({ method: 'GET', url: `/api/v1/orgs/${orgId}/chats`, token }),
+      ),
+    );
+    expect(answers.map((r) => r.statusCode)).toEqual([...asks, ...asks].map(([, , s]) => s));
   });
 
   it('serves health, readiness and the OpenAPI document', async () => {

@@ -1,5 +1,5 @@
-import { and, count, eq, gt, isNull, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
+import { and, count, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../../db/client.js';
 import {
   apiKeys,
   memberships,
@@ -73,20 +73,24 @@ export const sessionRepository = {
     const [row] = await db.insert(sessions).values(values).returning();
     return row!;
   },
-  /** A live session with its user, by token hash. */
-  async findLive(db: Executor, tokenHash: string) {
-    const [row] = await db
+  /**
+   * Live sessions with their users, by token hash (one query for many concurrent requests;
+   * a prepared statement, as every request makes it).
+   */
+  findLiveMany: (db: Database) => {
+    const query = db
       .select({ session: sessions, user: users })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(
         and(
-          eq(sessions.tokenHash, tokenHash),
+          sql`${sessions.tokenHash} = any(${sql.placeholder('hashes')}::text[])`,
           isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, new Date()),
+          gt(sessions.expiresAt, sql`now()`),
         ),
-      );
-    return row ?? null;
+      )
+      .prepare('auth_live_sessions');
+    return (tokenHashes: readonly string[]) => query.execute({ hashes: tokenHashes });
   },
   async revoke(db: Executor, sessionId: string) {
     await db.update(sessions).set({ revokedAt: new Date() }).where(eq(sessions.id, sessionId));
@@ -97,12 +101,19 @@ export const sessionRepository = {
 };
 
 export const apiKeyLookup = {
-  async findLive(db: Executor, keyHash: string) {
-    const [row] = await db
+  /** Live API keys by key hash (one query for many concurrent requests; prepared). */
+  findLiveMany: (db: Database) => {
+    const query = db
       .select()
       .from(apiKeys)
-      .where(and(eq(apiKeys.keyHash, keyHash), isNull(apiKeys.revokedAt)));
-    if (!row || (row.expiresAt && row.expiresAt <= new Date())) return null;
-    return row;
+      .where(
+        and(
+          sql`${apiKeys.keyHash} = any(${sql.placeholder('hashes')}::text[])`,
+          isNull(apiKeys.revokedAt),
+          or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, sql`now()`)),
+        ),
+      )
+      .prepare('auth_live_api_keys');
+    return (keyHashes: readonly string[]) => query.execute({ hashes: keyHashes });
   },
 };

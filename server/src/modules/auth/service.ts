@@ -6,6 +6,7 @@ import { AppError, conflict } from '../../errors.js';
 import type { Actor, Principal } from '../../http/access.js';
 import { auditRepository } from '../audit/repository.js';
 import { orgRepository } from '../orgs/repository.js';
+import { batchLookup } from '../../db/batch-lookup.js';
 import { apiKeyLookup, sessionRepository, userRepository } from './repository.js';
 import { LoginLimiter } from './login-limiter.js';
 
@@ -33,6 +34,11 @@ const publicUser = (u: {
 
 export function createAuthService(deps: AppDeps) {
   const { db, config, secrets } = deps;
+  const findApiKey = batchLookup(apiKeyLookup.findLiveMany(db), (key) => key.keyHash);
+  const findSession = batchLookup(
+    sessionRepository.findLiveMany(db),
+    (found) => found.session.tokenHash,
+  );
   const limiter = new LoginLimiter(
     config.loginMaxFailuresPerAccount,
     config.loginLockoutSeconds * 1000,
@@ -145,7 +151,7 @@ export function createAuthService(deps: AppDeps) {
       }
       if (!token) return null;
       if (token.startsWith('npk_')) {
-        const key = await apiKeyLookup.findLive(db, hashToken(token));
+        const key = await findApiKey(hashToken(token));
         if (!key) return null;
         return {
           type: 'api_key',
@@ -155,7 +161,7 @@ export function createAuthService(deps: AppDeps) {
           label: `api-key:${key.name}`,
         };
       }
-      const found = await sessionRepository.findLive(db, hashToken(token));
+      const found = await findSession(hashToken(token));
       if (!found) return null;
       if (viaCookie && !['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
         const sent = request.headers['x-csrf-token'];

@@ -1,0 +1,201 @@
+/**
+ * Shared set-up of the HTTP benchmarks: the real api (`notifypro api`, its own process, over a
+ * fresh database on the machine's PostgreSQL) and wrk as the load generator in another
+ * process, so the client's CPU is not the server's. The server's CPU time per request is
+ * read from /proc: unlike requests per second, it hardly moves when the machine is busy.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { connectDatabase, type DatabaseHandle } from '../server/src/db/client.js';
+import { freePort } from '../server/test/wait.js';
+
+export const ADMIN_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** wrk from Debian's packages (installed here when missing and allowed). */
+export function ensureWrk(): void {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+  } catch (err) {
+    // wrk --version exits 1 after printing its version; only a missing binary is ENOENT
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    if (process.getuid?.() !== 0) throw new Error('wrk is missing: sudo apt-get install -y wrk');
+    execFileSync('apt-get', ['install', '-y', '-q', 'wrk'], {
+      stdio: 'ignore',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  }
+}
+
+export type ApiProcess = {
+  base: string;
+  pid: number;
+  database: DatabaseHandle;
+  /** user + system CPU time of the api process so far, in ms */
+  cpuMs(): number;
+  stop(): Promise<void>;
+};
+
+/** `notifypro api` on a fresh database, ready (/readyz) when this resolves. */
+export async function startApiProcess(env: Record<string, string> = {}): Promise<ApiProcess> {
+  const name = `np_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = ADMIN_URL.replace(/\/[^/]*$/, `/${name}`);
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'server/src/main.ts', 'api'],
+    {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH ?? '',
+        DATABASE_URL: url,
+        SECRET_KEY: 'bench-secret-key-0123456789abcdef0123',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        DATA_DIR: `/tmp/${name}`,
+        ...env,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`notifypro api exited (${child.exitCode})`);
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error('notifypro api did not become ready in 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const database = connectDatabase(url, 2);
+  const ticks = () => {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+  };
+  return {
+    base,
+    pid: child.pid!,
+    database,
+    cpuMs: () => ticks() * 10,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await database.close();
+      const drop = new pg.Client({ connectionString: ADMIN_URL });
+      await drop.connect();
+      await drop.query(`drop database if exists ${name} with (force)`);
+      await drop.end();
+    },
+  };
+}
+
+/** Signs up the bench's account; returns its session token and org. */
+export async function signupBench(base: string) {
+  const res = await fetch(`${base}/api/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: 'bench@example.test',
+      password: 'bench password',
+      name: 'B',
+      organizationName: 'Bench',
+    }),
+  });
+  if (!res.ok) throw new Error(`signup: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { token: string; organization: { id: string } };
+  return { token: body.token, orgId: body.organization.id };
+}
+
+export type WrkResult = {
+  requests: number;
+  perSecond: number;
+  p50ms: number;
+  p99ms: number;
+  /** non-2xx/3xx answers and socket errors */
+  errors: number;
+  /** the api's CPU time per answered request, ms */
+  cpuMsPerRequest: number;
+};
+
+/**
+ * wrk (one thread, `connections` keep-alive connections) against `url` for `seconds`.
+ * `post` makes every request a POST with a JSON body; `$n` in it becomes a per-request counter.
+ */
+export function runWrk(
+  api: ApiProcess,
+  opts: {
+    path: string;
+    seconds: number;
+    connections: number;
+    headers?: Record<string, string>;
+    post?: string;
+  },
+): WrkResult {
+  const script = `/tmp/np-bench-${process.pid}.lua`;
+  const headers = { ...(opts.post ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+  const lua = [
+    `wrk.method = ${JSON.stringify(opts.post ? 'POST' : 'GET')}`,
+    ...Object.entries(headers).map(
+      ([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`,
+    ),
+    'local n = 0',
+    opts.post
+      ? `request = function() n = n + 1; return wrk.format(nil, nil, nil, ((${luaString(opts.post)}):gsub("%$n", tostring(n)))) end`
+      : '',
+  ].join('\n');
+  writeFileSync(script, lua);
+  const before = api.cpuMs();
+  const out = execFileSync(
+    'wrk',
+    [
+      '-t1',
+      `-c${opts.connections}`,
+      `-d${opts.seconds}s`,
+      '--latency',
+      '-s',
+      script,
+      api.base + opts.path,
+    ],
+    { encoding: 'utf8' },
+  );
+  const cpu = api.cpuMs() - before;
+  const num = (re: RegExp) => Number(out.match(re)?.[1] ?? NaN);
+  const ms = (re: RegExp) => {
+    const m = out.match(re);
+    if (!m) return NaN;
+    const unit = m[2]!;
+    return Number(m[1]) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : 1);
+  };
+  const total = num(/(\d+) requests in/);
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
+  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const socketErrors = socket ? socket.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  const answered = total - non2xx;
+  return {
+    requests: answered,
+    perSecond: num(/Requests\/sec:\s+([\d.]+)/) * (answered / Math.max(1, total)),
+    p50ms: ms(/\s50%\s+([\d.]+)(us|ms|s)/),
+    p99ms: ms(/\s99%\s+([\d.]+)(us|ms|s)/),
+    errors: non2xx + socketErrors,
+    cpuMsPerRequest: cpu / Math.max(1, total),
+  };
+}
+
+const luaString = (s: string) => `[==[${s}]==]`;
+
+export const fmtRate = (r: WrkResult) => `${r.perSecond.toFixed(0)}/s`;
+export const fmtLoad = (r: WrkResult, connections: number) =>
+  `p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, api CPU ${r.cpuMsPerRequest.toFixed(3)} ms/request, ${r.errors} errors, ${connections} connections (wrk)`;
