@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Makes this Debian 12 machine ready for the test suites: Dovecot (IMAP/POP3, run privately
-# by server/test/dovecot.ts), Chromium (browser tests), openssl (test certificates) and the
-# machine's PostgreSQL on 127.0.0.1:5432. Idempotent and fast when everything is in place.
+# by server/test/dovecot.ts), Chromium (browser tests), openssl (test certificates),
+# docker-compose (deploy.test.ts validates deploy/docker-compose.yml with it, possibly before
+# scripts/docker-engine.sh installs the engine) and the machine's PostgreSQL on
+# 127.0.0.1:5432. Idempotent and fast when everything is in place.
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
-packages=(dovecot-imapd dovecot-pop3d chromium openssl)
+packages=(dovecot-imapd dovecot-pop3d chromium openssl docker-compose)
 
 missing=()
 for pkg in "${packages[@]}"; do
