@@ -305,6 +305,10 @@ export const events = pgTable(
   (t) => [
     uniqueIndex('events_mailbox_uid_key').on(t.mailboxId, t.uidValidity, t.uid),
     index().on(t.orgId, t.createdAt),
+    // the same mail again (Message-ID) in a mailbox: one index probe, not a scan of the window
+    index('events_mailbox_message_id_idx')
+      .on(t.mailboxId, t.messageId)
+      .where(sql`${t.messageId} is not null`),
   ],
 );
 

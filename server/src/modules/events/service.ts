@@ -96,7 +96,7 @@ export async function ingestEvent(
         ${input.error ?? null}, ${input.raw ?? null})
       on conflict do nothing
       returning id`;
-    // Re-deliveries come soon after; the window keeps this on the (org, created_at) index.
+    // The same Message-ID in this mailbox within 14 days (events_mailbox_message_id_idx).
     const duplicate =
       input.source === 'mail' && input.messageId && input.mailboxId
         ? sql`(select e.id from events e

@@ -1,0 +1,1 @@
+CREATE INDEX "events_mailbox_message_id_idx" ON "events" USING btree ("mailbox_id","message_id") WHERE "events"."message_id" is not null;
