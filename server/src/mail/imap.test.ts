@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { MailConnectError } from './errors.js';
+import type { MailLogger } from './logger.js';
 import {
   openImapSession,
   type FetchedMessage,
@@ -33,10 +34,24 @@ async function newUser(): Promise<{ user: string; settings: ImapSettings }> {
   };
 }
 
-async function open(settings: ImapSettings): Promise<ImapSession> {
-  const session = await openImapSession(settings);
+async function open(settings: ImapSettings, log?: MailLogger): Promise<ImapSession> {
+  const session = await openImapSession(settings, log);
   sessions.push(session);
   return session;
+}
+
+/** The commands imapflow sends (from its log), without tags or arguments: "UID FETCH", "DONE". */
+function commandLog(): { log: MailLogger; commands: string[] } {
+  const commands: string[] = [];
+  const record = (obj: object): void => {
+    const line = (obj as { imap?: { src?: string; msg?: unknown } }).imap;
+    if (line?.src !== 'c' || typeof line.msg !== 'string') return;
+    if (line.msg === 'DONE') commands.push('DONE');
+    const m = /^\S+ (UID \S+|\S+)/.exec(line.msg);
+    if (m && line.msg !== 'DONE') commands.push(m[1]!);
+  };
+  const log: MailLogger = { trace: record, debug: record, info: record, warn() {}, error() {} };
+  return { log, commands };
 }
 
 async function connectError(settings: ImapSettings): Promise<MailConnectError> {
@@ -188,6 +203,54 @@ describe('ImapSession.fetchSince', () => {
     expect((await collect(session.fetchSince(0)))[0]!.flags).toEqual(['\\Seen']);
   });
 
+  it('fetches a few new messages in one UID FETCH, a backlog as a list and then batches', async () => {
+    const { user, settings } = await newUser();
+    const { log, commands } = commandLog();
+    await dovecot.append(user, message('old'));
+    const session = await open(settings, log);
+    const command = (name: string) => commands.filter((c) => c === name).length;
+
+    // the cursor below what SELECT saw: the list first, then the bodies
+    commands.length = 0;
+    expect(subjects(await collect(session.fetchSince(0)))).toEqual(['old']);
+    expect(commands).toEqual(['NOOP', 'UID FETCH', 'UID FETCH']);
+
+    // three announced (by the NOOP) above the cursor: one UID FETCH with the bodies
+    for (const s of ['n1', 'n2', 'n3']) await dovecot.append(user, message(s, 'y'.repeat(5_000)));
+    commands.length = 0;
+    const few = await collect(session.fetchSince(1, { maxBytes: 1_000 }));
+    expect(commands).toEqual(['NOOP', 'UID FETCH']);
+    expect(subjects(few)).toEqual(['n1', 'n2', 'n3']);
+    expect(few.map((m) => [m.uid, m.remaining, m.truncated, m.raw.length])).toEqual([
+      [2, 2, true, 1_000],
+      [3, 1, true, 1_000],
+      [4, 0, true, 1_000],
+    ]);
+    expect(few[0]!.size).toBeGreaterThan(5_000);
+    expect(few[0]!.flags).toEqual([]); // \Recent left out
+    expect(few[0]!.internalDate).toBeInstanceOf(Date);
+
+    // nothing new: the list only
+    commands.length = 0;
+    expect(await collect(session.fetchSince(4))).toEqual([]);
+    expect(commands).toEqual(['NOOP', 'UID FETCH']);
+
+    // 25 announced at once: too many to read in one go
+    for (let i = 1; i <= 25; i++) await dovecot.append(user, message(`b${i}`));
+    commands.length = 0;
+    const backlog = await collect(session.fetchSince(4));
+    expect(backlog.map((m) => m.uid)).toEqual(Array.from({ length: 25 }, (_, i) => i + 5));
+    expect(backlog.map((m) => m.remaining).slice(-2)).toEqual([1, 0]);
+    expect(commands).toEqual(['NOOP', 'UID FETCH', 'UID FETCH', 'UID FETCH']);
+    expect(command('UID FETCH')).toBe(3);
+
+    // the cursor behind what this session fetched (a caller that stopped early): the list first
+    await dovecot.append(user, message('after'));
+    commands.length = 0;
+    expect(subjects(await collect(session.fetchSince(27)))).toEqual(['b24', 'b25', 'after']);
+    expect(commands).toEqual(['NOOP', 'UID FETCH', 'UID FETCH']);
+  });
+
   it('fetches more messages than one batch, in UID order', async () => {
     const { user, settings } = await newUser();
     for (let i = 1; i <= 45; i++) await dovecot.append(user, message(`m${i}`));
@@ -209,6 +272,48 @@ describe('ImapSession.waitForChange', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(subjects(await collect(session.fetchSince(0)))).toEqual(['pushed']);
     expect(session.mailbox.exists).toBe(1);
+  });
+
+  it('fetches a mail heard in IDLE with DONE and one UID FETCH, no NOOP', async () => {
+    const { user, settings } = await newUser();
+    const { log, commands } = commandLog();
+    const session = await open(settings, log);
+    expect(await collect(session.fetchSince(0))).toEqual([]);
+    for (const [i, subject] of ['first', 'second'].entries()) {
+      commands.length = 0;
+      const change = session.waitForChange({ idleMaxMs: 10_000 });
+      setTimeout(() => void dovecot.append(user, message(subject, 'z'.repeat(3_000))), 100);
+      expect(await change).toBe('exists');
+      const [got, ...rest] = await collect(session.fetchSince(i, { maxBytes: 2_000 }));
+      expect(rest).toEqual([]);
+      expect(subjects([got!])).toEqual([subject]);
+      expect(got).toMatchObject({ uid: i + 1, truncated: true, remaining: 0, flags: [] });
+      expect(got!.size).toBeGreaterThan(3_000);
+      // before: IDLE, DONE, NOOP (to end IDLE), NOOP (fetchSince), UID FETCH ×2
+      expect(commands).toEqual(['IDLE', 'DONE', 'UID FETCH']);
+    }
+    // nothing heard (a timeout): the NOOP is back, IDLE is ended by one
+    commands.length = 0;
+    expect(await session.waitForChange({ idleMaxMs: 300 })).toBe('timeout');
+    expect(await collect(session.fetchSince(2))).toEqual([]);
+    expect(commands).toEqual(['IDLE', 'DONE', 'NOOP', 'NOOP', 'UID FETCH']);
+  });
+
+  it('waits again after a heard change that no command followed', async () => {
+    const { user, settings } = await newUser();
+    const { log, commands } = commandLog();
+    const session = await open(settings, log);
+    const first = session.waitForChange({ idleMaxMs: 10_000 });
+    await dovecot.append(user, message('a'));
+    expect(await first).toBe('exists');
+    // its IDLE is still on: the next call ends it and waits with its own
+    commands.length = 0;
+    const second = session.waitForChange({ idleMaxMs: 10_000 });
+    setTimeout(() => void dovecot.append(user, message('b')), 300);
+    expect(await second).toBe('exists');
+    expect(commands).toEqual(['DONE', 'NOOP', 'IDLE']);
+    expect(subjects(await collect(session.fetchSince(0)))).toEqual(['a', 'b']);
+    expect(await session.waitForChange({ idleMaxMs: 300 })).toBe('timeout');
   });
 
   it('keeps a change that came while nobody waited for the next call', async () => {

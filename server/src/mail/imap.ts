@@ -261,10 +261,27 @@ export async function openImapSession(
     clearTimeout(deadline);
   }
 
+  /*
+   * How many messages can be above a cursor, without asking: no message in the folder has a
+   * UID above `topUid` except ones the server announced (EXISTS) after `announcedAtTop`.
+   * SELECT starts it at UIDNEXT - 1 and each UID FETCH n:* (which lists all of them) moves it.
+   */
+  let announced = 0;
+  let topUid = selected.uidNext > 0 ? selected.uidNext - 1 : Number.POSITIVE_INFINITY;
+  let announcedAtTop = 0;
+  /** waitForChange returned a change the server announced in IDLE, and no fetch ran since. */
+  let heardInIdle = false;
+
   let uidValidity = selected.uidValidity;
-  client.on('exists', () => signalChange('exists'));
+  client.on('exists', (info: { count: number; prevCount: number }) => {
+    // imapflow counts EXPUNGEs down, so the growth is the number of messages added
+    announced += Math.max(0, info.count - info.prevCount);
+    signalChange('exists');
+  });
   client.on('expunge', () => signalChange('expunge'));
-  client.on('mailboxOpen', (box: { uidValidity: bigint }) => {
+  client.on('mailboxOpen', (box: { uidValidity: bigint; uidNext: number }) => {
+    topUid = box.uidNext > 0 ? box.uidNext - 1 : Number.POSITIVE_INFINITY;
+    announcedAtTop = announced;
     if (box.uidValidity.toString() !== uidValidity) {
       uidValidity = box.uidValidity.toString();
       signalChange('uidvalidity');
@@ -272,6 +289,8 @@ export async function openImapSession(
   });
 
   const supportsIdle = client.capabilities.has('IDLE');
+  /** The IDLE loop of the last waitForChange, while its IDLE is still on the wire. */
+  let idleLoop: Promise<void> | undefined;
 
   const mailboxState = (): ImapMailboxState => {
     const box = client.mailbox;
@@ -301,30 +320,68 @@ export async function openImapSession(
     }
   };
 
+  function toFetched(m: FetchMessageObject, source: Buffer, remaining: number): FetchedMessage {
+    const size = m.size ?? source.length;
+    const message: FetchedMessage = {
+      uid: m.uid,
+      raw: source,
+      size,
+      truncated: source.length < size,
+      remaining,
+    };
+    if (m.internalDate) message.internalDate = new Date(m.internalDate);
+    // \Recent is per-session noise (and gone in IMAP4rev2)
+    if (m.flags) message.flags = [...m.flags].filter((f) => f !== '\\Recent');
+    return message;
+  }
+
   async function* fetchSince(
     lastUid: number,
     options: { maxBytes?: number } = {},
   ): AsyncGenerator<FetchedMessage> {
     // Dovecot (and others) only take in new mail at a syncing command, not at UID FETCH: a
-    // NOOP first makes sure mail that arrived without an announcement is seen
-    await run(() => client.noop());
+    // NOOP first makes sure mail that arrived without an announcement is seen. Not needed
+    // right after a change heard in IDLE: the server synced to announce it, and mail after
+    // that is announced when the next IDLE starts (Dovecot syncs then). The UID FETCH below
+    // ends the IDLE itself (DONE).
+    const skipNoop = heardInIdle;
+    heardInIdle = false;
+    if (!skipNoop) await run(() => client.noop());
     // changes from here on (even during this fetch) stay pending for the next waitForChange
     if (pending !== 'uidvalidity') pending = undefined;
-    const from = Math.max(0, Math.floor(lastUid)) + 1;
+    lastUid = Math.max(0, Math.floor(lastUid));
+    const from = lastUid + 1;
+    const source: FetchQueryObject['source'] = options.maxBytes
+      ? { maxLength: options.maxBytes }
+      : true;
+    const meta: FetchQueryObject = { uid: true, size: true, flags: true, internalDate: true };
+    // at most this many messages are above lastUid (see topUid)
+    const atMost = lastUid >= topUid ? announced - announcedAtTop : Number.POSITIVE_INFINITY;
+    const announcedBefore = announced;
     // "n:*" also matches the highest UID when it is below n: filter
-    const meta = await run(() =>
-      client.fetchAll(
-        `${from}:*`,
-        { uid: true, size: true, flags: true, internalDate: true },
-        { uid: true },
-      ),
-    );
-    const fresh = meta.filter((m) => m.uid > lastUid).sort((a, b) => a.uid - b.uid);
+    const listed = (all: FetchMessageObject[]): FetchMessageObject[] => {
+      const fresh = all.filter((m) => m.uid > lastUid).sort((a, b) => a.uid - b.uid);
+      topUid = Math.max(lastUid, fresh.at(-1)?.uid ?? 0);
+      announcedAtTop = announcedBefore;
+      return fresh;
+    };
+
+    if (atMost >= 1 && atMost <= FETCH_BATCH) {
+      // a few new messages (the latency path): metadata and bodies in one UID FETCH
+      const fresh = listed(
+        await run(() => client.fetchAll(`${from}:*`, { ...meta, source }, { uid: true })),
+      );
+      const withBody = fresh.filter((m) => m.source); // expunged in between: no body
+      for (const [i, m] of withBody.entries())
+        yield toFetched(m, m.source!, withBody.length - i - 1);
+      return;
+    }
+
+    // a backlog (or nothing announced): the list first, then the bodies in batches, so a
+    // mailbox with 10,000 waiting messages is never read into memory at once
+    const fresh = listed(await run(() => client.fetchAll(`${from}:*`, meta, { uid: true })));
     for (let i = 0; i < fresh.length; i += FETCH_BATCH) {
       const batch = fresh.slice(i, i + FETCH_BATCH);
-      const source: FetchQueryObject['source'] = options.maxBytes
-        ? { maxLength: options.maxBytes }
-        : true;
       const bodies = await run(() =>
         client.fetchAll(batch.map((m) => m.uid).join(','), { uid: true, source }, { uid: true }),
       );
@@ -332,18 +389,7 @@ export async function openImapSession(
       for (const [j, m] of batch.entries()) {
         const body = byUid.get(m.uid);
         if (!body?.source) continue; // expunged in between
-        const size = m.size ?? body.source.length;
-        const message: FetchedMessage = {
-          uid: m.uid,
-          raw: body.source,
-          size,
-          truncated: body.source.length < size,
-          remaining: fresh.length - (i + j) - 1,
-        };
-        if (m.internalDate) message.internalDate = new Date(m.internalDate);
-        // \Recent is per-session noise (and gone in IMAP4rev2)
-        if (m.flags) message.flags = [...m.flags].filter((f) => f !== '\\Recent');
-        yield message;
+        yield toFetched(m, body.source, fresh.length - (i + j) - 1);
       }
     }
   }
@@ -353,10 +399,23 @@ export async function openImapSession(
     signal?.throwIfAborted();
     if (closed) return 'closed';
     if (waiter) throw new Error('waitForChange is already waiting');
-    if (pending) {
+    const takePending = (): MailboxChange | undefined => {
       const change = pending;
       pending = undefined;
+      // announced while a command ran (the server synced then): the next fetch needs no NOOP
+      if (supportsIdle && (change === 'exists' || change === 'expunge')) heardInIdle = true;
       return change;
+    };
+    if (pending) return takePending()!;
+    if (idleLoop) {
+      // the last change was heard in IDLE but no command followed to end it: end it now, so
+      // this call starts its own (and times its re-issue) — the NOOP also syncs
+      await client.noop().catch((err: unknown) => {
+        lastError ??= err;
+      });
+      await idleLoop;
+      if (closed) return 'closed';
+      if (pending) return takePending()!;
     }
     const idleMaxMs = options.idleMaxMs ?? 25 * 60_000;
     const pollMs = options.pollMs ?? 60_000;
@@ -371,7 +430,12 @@ export async function openImapSession(
         clearTimeout(maxTimer);
         clearTimeout(pollTimer);
         signal?.removeEventListener('abort', onAbort);
-        if (supportsIdle) breakIdle();
+        if (supportsIdle) {
+          // after a change the caller fetches at once: its UID FETCH ends IDLE (DONE), one
+          // round trip instead of DONE, NOOP and the fetch's own NOOP
+          if (outcome === 'exists' || outcome === 'expunge') heardInIdle = true;
+          else breakIdle();
+        }
         if (typeof outcome === 'object') reject(outcome.error);
         else resolve(outcome);
       };
@@ -389,7 +453,7 @@ export async function openImapSession(
       const maxTimer = setTimeout(() => finish(closed ? 'closed' : 'timeout'), idleMaxMs);
 
       if (supportsIdle) {
-        void (async () => {
+        const loop = (async () => {
           // imapflow ends IDLE on its own (socket-timeout keepalive NOOP): re-issue until done
           while (!done && !closed) {
             const started = Date.now();
@@ -404,6 +468,10 @@ export async function openImapSession(
           }
           if (closed) finish('closed');
         })();
+        idleLoop = loop;
+        void loop.finally(() => {
+          if (idleLoop === loop) idleLoop = undefined;
+        });
       } else {
         const poll = (): void => {
           pollTimer = setTimeout(() => {
