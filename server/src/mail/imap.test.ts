@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
 import { MailConnectError } from './errors.js';
@@ -9,6 +11,7 @@ import {
   type ImapSettings,
 } from './imap.js';
 
+const execFileAsync = promisify(execFile);
 let dovecot: DovecotServer;
 const sessions: ImapSession[] = [];
 let userSeq = 0;
@@ -70,6 +73,20 @@ async function collect(iterable: AsyncIterable<FetchedMessage>): Promise<Fetched
   const out: FetchedMessage[] = [];
   for await (const m of iterable) out.push(m);
   return out;
+}
+
+async function expungeUid(user: string, uid: number): Promise<void> {
+  await execFileAsync('doveadm', [
+    '-c',
+    dovecot.confPath,
+    'expunge',
+    '-u',
+    user,
+    'mailbox',
+    'INBOX',
+    'uid',
+    String(uid),
+  ]);
 }
 
 const subjects = (messages: FetchedMessage[]): string[] =>
@@ -314,6 +331,39 @@ describe('ImapSession.waitForChange', () => {
     expect(commands).toEqual(['DONE', 'NOOP', 'IDLE']);
     expect(subjects(await collect(session.fetchSince(0)))).toEqual(['a', 'b']);
     expect(await session.waitForChange({ idleMaxMs: 300 })).toBe('timeout');
+  });
+
+  it('leaves out a message expunged after its announcement, and fetches after an expunge heard in IDLE', async () => {
+    const { user, settings } = await newUser();
+    const { log, commands } = commandLog();
+    const session = await open(settings, log);
+    expect(await collect(session.fetchSince(0))).toEqual([]);
+    await dovecot.append(user, message('a'));
+    await dovecot.append(user, message('b'));
+    // IDLE starts with a sync: both announced
+    expect(await session.waitForChange({ idleMaxMs: 10_000 })).toBe('exists');
+    await expungeUid(user, 1);
+    commands.length = 0;
+    const fetched = await collect(session.fetchSince(0));
+    expect(commands).toEqual(['DONE', 'UID FETCH']); // the one-fetch path
+    expect(subjects(fetched)).toEqual(['b']);
+    expect(fetched[0]!.remaining).toBe(0);
+
+    // the expunge of a may still be pending: wait for c
+    const waitFor = async (wanted: string): Promise<string[]> => {
+      const seen: string[] = [];
+      while (seen.length < 3 && !seen.includes(wanted))
+        seen.push(await session.waitForChange({ idleMaxMs: 3_000 }));
+      return seen;
+    };
+    await dovecot.append(user, message('c'));
+    expect(await waitFor('exists')).toContain('exists');
+    expect(subjects(await collect(session.fetchSince(2)))).toEqual(['c']);
+    const expunged = waitFor('expunge');
+    await expungeUid(user, 2);
+    expect(await expunged).toContain('expunge');
+    expect(subjects(await collect(session.fetchSince(0)))).toEqual(['c']);
+    expect(session.mailbox.exists).toBe(1);
   });
 
   it('keeps a change that came while nobody waited for the next call', async () => {
