@@ -5,7 +5,7 @@ import type { SecretBox } from '../crypto/secrets.js';
 import { assertPublicMailHost } from '../mail/host-guard.js';
 import { openImapSession, type FetchedMessage, type ImapSession } from '../mail/imap.js';
 import type { MailLogger } from '../mail/logger.js';
-import { ingestEvent, type IngestInput } from '../modules/events/service.js';
+import { ingestEvent, ingestMailAlone, type IngestInput } from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { mailCredentials, type TokenRefreshDeps } from '../modules/mailboxes/credentials.js';
 import { LeaseLostError, type Mailbox } from './leases.js';
@@ -134,12 +134,21 @@ async function advanceCursor(
 }
 
 /**
- * The latency path: one new mail, its event, rules, notification and cursor in the event's
- * own transaction (no savepoint). Null when it needs the batch path (PostgreSQL refused the
- * values: the batch path records it with the error).
+ * The latency path: one new mail, its event, rules, notification and cursor in one statement
+ * (ingestMailAlone), or — when the mail needs more (a parse error or a broken rule to log, a
+ * rule that cannot enqueue, files) — in the event's own transaction. Null when it needs the
+ * batch path (PostgreSQL refused the values: the batch path records it with the error).
  */
 async function ingestAlone(deps: SyncDeps, mb: Mailbox, p: Pending): Promise<boolean | null> {
   try {
+    const fast = await ingestMailAlone(deps.db, mb.orgId, p.input, {
+      mailboxId: mb.id,
+      uid: p.message.uid,
+      leaseOwner: deps.leaseOwner ?? null,
+    });
+    if (fast.outcome === 'lease_lost')
+      throw new LeaseLostError(`mailbox ${mb.id} is no longer leased to ${deps.leaseOwner}`);
+    if (fast.outcome !== 'slow') return fast.outcome === 'stored';
     const result = await ingestEvent({ db: deps.db }, mb.orgId, p.input, async (tx) => {
       await logUnparseable(tx, mb, p.input, `UID ${p.message.uid}`);
       await advanceCursor(deps, tx, mb, {

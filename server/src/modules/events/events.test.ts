@@ -1,9 +1,21 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { events, logs, mailboxes, rules } from '../../db/schema.js';
+import pg from 'pg';
+import {
+  botChats,
+  bots,
+  chats,
+  deliveries,
+  events,
+  logs,
+  mailboxes,
+  notifications,
+  rules,
+} from '../../db/schema.js';
+import { eventually } from '../../../test/wait.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { signup, type SignedUp } from '../../../test/factories.js';
-import { ingestEvent, type Enqueue } from './service.js';
+import { ingestEvent, ingestMailAlone, type Enqueue } from './service.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -132,5 +144,167 @@ describe('ingestEvent', () => {
     expect(calls).toEqual([a!.eventId]);
     const [dup] = await t.deps.db.select().from(events).where(eq(events.id, b!.eventId));
     expect(dup!.payload).toMatchObject({ duplicateOf: a!.eventId });
+  });
+});
+
+describe('ingestMailAlone (the one-statement latency path)', () => {
+  let telegramIds = 7_000;
+  async function setup() {
+    const org = await signup(t);
+    const db = t.deps.db;
+    const [mb] = await db
+      .insert(mailboxes)
+      .values({
+        orgId: org.orgId,
+        name: 'alone',
+        protocol: 'imap',
+        host: 'h',
+        port: 143,
+        security: 'none',
+        username: 'u',
+        secretEncrypted: t.deps.secrets.encrypt('p'),
+        leaseOwner: 'replica-a',
+      })
+      .returning();
+    const [bot] = await db
+      .insert(bots)
+      .values({
+        orgId: org.orgId,
+        name: 'b',
+        telegramId: telegramIds++,
+        tokenEncrypted: t.deps.secrets.encrypt('42:AAA'),
+        tokenHint: 'AAA',
+        status: 'running',
+      })
+      .returning();
+    const [chat, lonely] = await db
+      .insert(chats)
+      .values([
+        { orgId: org.orgId, telegramChatId: -100, type: 'group', title: 'ops' },
+        { orgId: org.orgId, telegramChatId: -200, type: 'group', title: 'no bot' },
+      ])
+      .returning();
+    await db.insert(botChats).values({ orgId: org.orgId, botId: bot!.id, chatId: chat!.id });
+    const [rule] = await db
+      .insert(rules)
+      .values({
+        orgId: org.orgId,
+        name: 'bookings',
+        conditions: [{ field: 'subject', op: 'contains', value: 'booking' }],
+        targets: [{ chatId: chat!.id }],
+        template: '<b>{{subject}}</b>',
+      })
+      .returning();
+    const mail = (uid: number, subject: string, messageId?: string) => ({
+      source: 'mail' as const,
+      mailboxId: mb!.id,
+      mailboxName: 'alone',
+      uidValidity: '7',
+      uid,
+      subject,
+      from: 'guest@example.com',
+      text: 'body',
+      ...(messageId ? { messageId } : {}),
+    });
+    const cursorOf = async () =>
+      (await db.select().from(mailboxes).where(eq(mailboxes.id, mb!.id)))[0]!.lastUid;
+    const notificationsOf = (eventId: string) =>
+      db.select().from(notifications).where(eq(notifications.eventId, eventId));
+    return {
+      org,
+      db,
+      mb: mb!,
+      bot: bot!,
+      chat: chat!,
+      lonely: lonely!,
+      rule: rule!,
+      mail,
+      cursorOf,
+      notificationsOf,
+    };
+  }
+
+  it('writes the event, its notification and delivery, the NOTIFY and the cursor at once', async () => {
+    const s = await setup();
+    const listener = new pg.Client({ connectionString: t.database.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (m) => heard.push(m.payload ?? ''));
+    await listener.query('LISTEN np_deliveries');
+    const r = await ingestMailAlone(s.db, s.org.orgId, s.mail(5, 'New booking <Smith> & co'), {
+      mailboxId: s.mb.id,
+      uid: 5,
+      leaseOwner: 'replica-a',
+    });
+    expect(r.outcome).toBe('stored');
+    const eventId = (r as { eventId: string }).eventId;
+    const [event] = await s.db.select().from(events).where(eq(events.id, eventId));
+    expect(event!.matchedRuleIds).toEqual([s.rule.id]);
+    const [n] = await s.notificationsOf(eventId);
+    expect(n!.text).toBe('<b>New booking &lt;Smith&gt; &amp; co</b>');
+    expect(n!.ruleId).toBe(s.rule.id);
+    const ds = await s.db.select().from(deliveries).where(eq(deliveries.notificationId, n!.id));
+    expect(ds.map((d) => [d.chatId, d.botId, d.status])).toEqual([[s.chat.id, s.bot.id, 'queued']]);
+    expect(await s.cursorOf()).toBe(5);
+    await eventually(() => heard.includes(s.bot.id), { why: () => `heard ${heard.join()}` });
+    await listener.end();
+
+    // the same UID again: nothing new, the cursor still moves
+    const again = await ingestMailAlone(s.db, s.org.orgId, s.mail(5, 'New booking'), {
+      mailboxId: s.mb.id,
+      uid: 6,
+      leaseOwner: 'replica-a',
+    });
+    expect(again.outcome).toBe('known');
+    expect(await s.cursorOf()).toBe(6);
+  });
+
+  it('writes nothing when the lease is another replica’s', async () => {
+    const s = await setup();
+    const r = await ingestMailAlone(s.db, s.org.orgId, s.mail(9, 'booking'), {
+      mailboxId: s.mb.id,
+      uid: 9,
+      leaseOwner: 'replica-b',
+    });
+    expect(r.outcome).toBe('lease_lost');
+    expect(await s.db.select().from(events).where(eq(events.mailboxId, s.mb.id))).toHaveLength(0);
+    expect(await s.cursorOf()).not.toBe(9);
+  });
+
+  it('records the same Message-ID again as a duplicate that matches nothing', async () => {
+    const s = await setup();
+    const cur = (uid: number) => ({ mailboxId: s.mb.id, uid, leaseOwner: 'replica-a' });
+    const first = await ingestMailAlone(s.db, s.org.orgId, s.mail(1, 'booking', '<m1@x>'), cur(1));
+    const second = await ingestMailAlone(s.db, s.org.orgId, s.mail(2, 'booking', '<m1@x>'), cur(2));
+    expect(second).toMatchObject({
+      outcome: 'stored',
+      duplicateOf: (first as { eventId: string }).eventId,
+    });
+    const secondId = (second as { eventId: string }).eventId;
+    const [dup] = await s.db.select().from(events).where(eq(events.id, secondId));
+    expect(dup!.matchedRuleIds).toEqual([]);
+    expect((dup!.payload as { duplicateOf?: string }).duplicateOf).toBe(
+      (first as { eventId: string }).eventId,
+    );
+    expect(await s.notificationsOf(secondId)).toHaveLength(0);
+    expect(await s.cursorOf()).toBe(2);
+  });
+
+  it('leaves a mail it cannot fully handle to ingestEvent, having written nothing', async () => {
+    const s = await setup();
+    // a matching rule whose chat no bot can send to: ingestEvent logs why
+    await s.db
+      .update(rules)
+      .set({ targets: [{ chatId: s.lonely.id }] })
+      .where(eq(rules.id, s.rule.id));
+    const cur = { mailboxId: s.mb.id, uid: 3, leaseOwner: 'replica-a' };
+    expect((await ingestMailAlone(s.db, s.org.orgId, s.mail(3, 'booking'), cur)).outcome).toBe(
+      'slow',
+    );
+    // a mail that could not be parsed: ingestEvent records it with the error and logs it
+    const broken = { ...s.mail(3, 'booking'), error: 'bad MIME' };
+    expect((await ingestMailAlone(s.db, s.org.orgId, broken, cur)).outcome).toBe('slow');
+    expect(await s.db.select().from(events).where(eq(events.mailboxId, s.mb.id))).toHaveLength(0);
+    expect(await s.cursorOf()).not.toBe(3);
   });
 });

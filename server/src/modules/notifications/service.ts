@@ -63,6 +63,45 @@ export async function resolveBotsMany(
         .leftJoin(bots, and(eq(bots.id, botChats.botId), eq(bots.enabled, true)))
         .where(inArray(chats.id, chatIds))
     : [];
+  const namedBots = named.length
+    ? await tx.select({ id: bots.id, orgId: bots.orgId }).from(bots).where(inArray(bots.id, named))
+    : [];
+  return pickBots(requests, { chatRows, namedBots });
+}
+
+/** What picking bots needs to know: the chats with their links to enabled bots, named bots. */
+export type BotLinks = {
+  chatRows: Array<{
+    id: string;
+    orgId: string;
+    linkOrgId: string | null;
+    botId: string | null;
+    status: string | null;
+    linkStatus: string | null;
+  }>;
+  namedBots: Array<{ id: string; orgId: string }>;
+};
+
+/**
+ * The SQL of BotLinks for the targets of an org's enabled rules (`rules`: a CTE or table of
+ * them), as two JSON arrays — for a caller that reads them along with something else.
+ */
+export const ruleTargetLinksSql = (rules: string) =>
+  sql.raw(`coalesce((select json_agg(json_build_object('id', c.id, 'orgId', c.org_id,
+        'linkOrgId', bc.org_id, 'botId', b.id, 'status', b.status, 'linkStatus', bc.status))
+      from chats c left join bot_chats bc on bc.chat_id = c.id
+        left join bots b on b.id = bc.bot_id and b.enabled
+      where c.id::text in (select t->>'chatId' from ${rules} r, jsonb_array_elements(r.targets) t)),
+    '[]') as chat_rows,
+    coalesce((select json_agg(json_build_object('id', b.id, 'orgId', b.org_id)) from bots b
+      where b.id::text in (select t->>'botId' from ${rules} r, jsonb_array_elements(r.targets) t)),
+    '[]') as named_bots`);
+
+/** Picks each request's bots from what resolveBotsMany (or ruleTargetLinksSql) loaded. */
+export function pickBots(
+  requests: Array<{ orgId: string; targets: Targets }>,
+  { chatRows, namedBots }: BotLinks,
+): Array<string[] | AppError> {
   const found = chatRows;
   const links = chatRows.flatMap((r) =>
     r.botId && r.linkOrgId && r.linkStatus
@@ -77,9 +116,6 @@ export async function resolveBotsMany(
         ]
       : [],
   );
-  const namedBots = named.length
-    ? await tx.select({ id: bots.id, orgId: bots.orgId }).from(bots).where(inArray(bots.id, named))
-    : [];
   // Every look-up is keyed by org as well: another org's chat or bot is as unknown as none.
   const chatOrg = new Map(found.map((c) => [c.id, c.orgId]));
   const botOrg = new Map(namedBots.map((b) => [b.id, b.orgId]));
