@@ -292,6 +292,9 @@ export function startDeliveryLoop(opts: {
           q.push(d);
           if (!running.has(d.telegramChatId)) void drain(d.telegramChatId);
         }
+        // The batch's first sends reach the Bot API client in this turn's promise jobs; the next
+        // long poll waits for the next turn, so building and writing it does not delay them.
+        if (batch.length) await new Promise((r) => setImmediate(r));
       } catch (e) {
         opts.log.warn({ err: e }, 'claim failed');
         await sleep(1000);

@@ -1,4 +1,5 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
@@ -80,6 +81,47 @@ const result = z.discriminatedUnion('outcome', [
 export type DeliveryResult = z.infer<typeof result>;
 export type ClaimedDelivery = z.infer<typeof claimed>;
 
+/** A delivery the claim may lease now ($1: the bot). */
+const claimable = (
+  t: 'd' | 'e',
+) => `${t}.bot_id = $1 and ((${t}.status = 'queued' and ${t}.next_attempt_at <= now())
+  or (${t}.status = 'sending' and ${t}.lease_expires_at < now()))`;
+
+/**
+ * Leases up to $2 of bot $1's due deliveries in seq order for $3 ms. Per-chat order holds across
+ * retries: a delivery waits while an earlier one to the same chat is still open and not
+ * claimable in this same batch (a retry backing off, or one being sent by another bot).
+ *
+ * A named statement: each pooled connection parses and plans it once instead of on every claim
+ * (planning was about 1 ms of the wake-up's claim, more than executing it).
+ */
+export const claimStatement = {
+  name: 'np_deliveries_claim',
+  text: `
+    with picked as (
+      select d.id from deliveries d
+      where ${claimable('d')}
+        and not exists (
+          select 1 from deliveries e
+          where e.chat_id = d.chat_id and e.seq < d.seq and e.status in ('queued', 'sending')
+            and not (${claimable('e')}))
+      order by d.seq
+      limit $2
+      for update skip locked
+    )
+    update deliveries d set status = 'sending', attempts = d.attempts + 1,
+      lease_expires_at = now() + ($3 * interval '1 millisecond'), updated_at = now()
+    from picked, notifications n, chats c
+    where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
+    returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts,
+      d.telegram_message_ids,
+      -- the files with the claim: one round trip (the notifications(id) index; few rows)
+      (select coalesce(json_agg(json_build_object('id', a.id, 'filename', a.filename,
+          'contentType', a.content_type, 'size', a.size, 'stored', octet_length(a.content))
+          order by a.position), '[]')
+        from attachments a where a.notification_id = d.notification_id) as files`,
+};
+
 export function backoffMs(attempts: number) {
   const exp = Math.min(
     deliveryPolicy.maxBackoffMs,
@@ -92,46 +134,20 @@ export const deliveryRunnerRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
+    const pool = (db as typeof db & { $client: pg.Pool }).$client;
     const waker = new NotifyWaker(deps.config.databaseUrl, deliveriesChannel);
     app.addHook('preClose', () => waker.close());
 
     const uploadLimit = deps.config.telegramUploadLimitBytes;
     const leaseMs = deps.config.deliveryLeaseSeconds * 1000;
 
-    /**
-     * Leases the bot's due deliveries in seq order. Per-chat order holds across retries: a
-     * delivery waits while an earlier one to the same chat is still open and not claimable in
-     * this same batch (a retry backing off, or one being sent by another bot).
-     */
+    /** Leases the bot's due deliveries in seq order (claimStatement). */
     async function claim(botId: string, limit: number): Promise<ClaimedDelivery[]> {
-      const claimable = (alias: 'd' | 'e') => {
-        const t = sql.raw(alias);
-        return sql`${t}.bot_id = ${botId} and ((${t}.status = 'queued' and ${t}.next_attempt_at <= now())
-          or (${t}.status = 'sending' and ${t}.lease_expires_at < now()))`;
-      };
-      const rows = await db.execute(sql`
-      with picked as (
-        select d.id from deliveries d
-        where ${claimable('d')}
-          and not exists (
-            select 1 from deliveries e
-            where e.chat_id = d.chat_id and e.seq < d.seq and e.status in ('queued', 'sending')
-              and not (${claimable('e')}))
-        order by d.seq
-        limit ${limit}
-        for update skip locked
-      )
-      update deliveries d set status = 'sending', attempts = d.attempts + 1,
-        lease_expires_at = now() + (${leaseMs} * interval '1 millisecond'), updated_at = now()
-      from picked, notifications n, chats c
-      where d.id = picked.id and n.id = d.notification_id and c.id = d.chat_id
-      returning d.id, d.seq, d.notification_id, c.telegram_chat_id, c.type, n.text, n.options, d.attempts,
-        d.telegram_message_ids,
-        -- the files with the claim: one round trip (the notifications(id) index; few rows)
-        (select coalesce(json_agg(json_build_object('id', a.id, 'filename', a.filename,
-            'contentType', a.content_type, 'size', a.size, 'stored', octet_length(a.content))
-            order by a.position), '[]')
-          from attachments a where a.notification_id = d.notification_id) as files`);
+      const rows = await pool.query({
+        name: claimStatement.name,
+        text: claimStatement.text,
+        values: [botId, limit, leaseMs],
+      });
       const got = rows.rows as Array<Record<string, unknown>>;
       type File = {
         id: string;
