@@ -5,7 +5,13 @@ import type { SecretBox } from '../crypto/secrets.js';
 import { assertPublicMailHost } from '../mail/host-guard.js';
 import { openImapSession, type FetchedMessage, type ImapSession } from '../mail/imap.js';
 import type { MailLogger } from '../mail/logger.js';
-import { ingestEvent, ingestMailAlone, type IngestInput } from '../modules/events/service.js';
+import {
+  ingestEvent,
+  ingestMailAlone,
+  readMailRules,
+  type IngestInput,
+  type MailRules,
+} from '../modules/events/service.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { mailCredentials, type TokenRefreshDeps } from '../modules/mailboxes/credentials.js';
 import { LeaseLostError, type Mailbox } from './leases.js';
@@ -139,13 +145,20 @@ async function advanceCursor(
  * rule that cannot enqueue, files) — in the event's own transaction. Null when it needs the
  * batch path (PostgreSQL refused the values: the batch path records it with the error).
  */
-async function ingestAlone(deps: SyncDeps, mb: Mailbox, p: Pending): Promise<boolean | null> {
+async function ingestAlone(
+  deps: SyncDeps,
+  mb: Mailbox,
+  p: Pending,
+  rules?: Promise<MailRules | undefined>,
+): Promise<boolean | null> {
   try {
-    const fast = await ingestMailAlone(deps.db, mb.orgId, p.input, {
-      mailboxId: mb.id,
-      uid: p.message.uid,
-      leaseOwner: deps.leaseOwner ?? null,
-    });
+    const fast = await ingestMailAlone(
+      deps.db,
+      mb.orgId,
+      p.input,
+      { mailboxId: mb.id, uid: p.message.uid, leaseOwner: deps.leaseOwner ?? null },
+      rules,
+    );
     if (fast.outcome === 'lease_lost')
       throw new LeaseLostError(`mailbox ${mb.id} is no longer leased to ${deps.leaseOwner}`);
     if (fast.outcome !== 'slow') return fast.outcome === 'stored';
@@ -197,6 +210,13 @@ export async function catchUpImap(
   }
   let written = 0;
   let batch: Pending[] = [];
+  // The rules a lone new mail is matched against, read while it is fetched (one round trip
+  // off its path) — for the first commit only, so they are never older than the fetch; a
+  // failed read is retried by ingestMailAlone itself.
+  let rulesRead: Promise<MailRules | undefined> | undefined = readMailRules(
+    deps.db,
+    mb.orgId,
+  ).catch(() => undefined);
   let fetchStartedAt = performance.now();
 
   /*
@@ -210,6 +230,8 @@ export async function catchUpImap(
 
   const commit = (work: Pending[]) => {
     const prior = previous;
+    const early = rulesRead;
+    rulesRead = undefined;
     const last = work.at(-1)!.message.uid;
     const done = (async () => {
       const stored: number[] = [];
@@ -217,7 +239,7 @@ export async function catchUpImap(
       let alone: boolean | null = null;
       if (work.length === 1) {
         await prior;
-        alone = await ingestAlone(deps, mb, work[0]!);
+        alone = await ingestAlone(deps, mb, work[0]!, early);
       }
       if (alone !== null) {
         if (alone) stored.push(last);

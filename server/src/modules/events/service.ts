@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Database, Executor } from '../../db/client.js';
 import { rowFromJson } from '../../db/json-rows.js';
 import { events, rules } from '../../db/schema.js';
@@ -17,7 +18,7 @@ import {
   enqueueNotification,
   pickBots,
   renderChecked,
-  ruleTargetLinksSql,
+  ruleTargetLinksText,
   type BotLinks,
 } from '../notifications/service.js';
 import { AppError } from '../../errors.js';
@@ -202,6 +203,77 @@ export async function ingestEvent(
   });
 }
 
+// ingestMailAlone's two statements are named: each pooled connection parses and plans them
+// once (planning a statement this size costs about as much as running it).
+const mailRulesStatement = {
+  name: 'np_mail_rules',
+  text: `with r as (select * from rules where org_id = $1 and enabled)
+    select coalesce((select json_agg(r) from r), '[]') as rules, ${ruleTargetLinksText('r')}`,
+};
+const mailIngestStatement = {
+  name: 'np_mail_ingest',
+  text: `
+    with cur as (
+      update mailboxes set last_uid = $3, last_message_at = now(), status = 'ok', last_error = null
+      where org_id = $1 and id = $2 and ($4::text is null or lease_owner = $4)
+      returning id
+    ), dup as (
+      -- the same Message-ID in this mailbox within 14 days (events_mailbox_message_id_idx)
+      select e.id from events e
+      where e.mailbox_id = $2 and e.message_id = $8 and e.org_id = $1
+        and e.created_at > now() - interval '14 days'
+      limit 1
+    ), ins as (
+      insert into events (id, org_id, source, mailbox_id, uid_validity, uid, message_id, subject,
+        sender, payload, raw, matched_rule_ids)
+      select $5, $1, 'mail', $2, $6, $7, $8, $9, $10,
+        case when dup.id is null then $11::jsonb
+          else $11::jsonb || jsonb_build_object('duplicateOf', dup.id) end,
+        $12, case when dup.id is null then $13::jsonb else '[]'::jsonb end
+      from (select 1) as one left join dup on true
+      where exists (select 1 from cur)
+      on conflict do nothing
+      returning id, payload->>'duplicateOf' as duplicate_of
+    ), n as (
+      insert into notifications (id, org_id, event_id, rule_id, source, text, format, options)
+      select u.id, $1, $5, u.rule_id, 'mail', u.text, 'html', '{}'::jsonb
+      from unnest($14::uuid[], $15::uuid[], $16::text[]) as u(id, rule_id, text)
+      where exists (select 1 from ins where ins.duplicate_of is null)
+      returning id
+    ), d as (
+      insert into deliveries (org_id, notification_id, chat_id, bot_id)
+      select $1, u.notification_id, u.chat_id, u.bot_id
+      from unnest($17::uuid[], $18::uuid[], $19::uuid[])
+        with ordinality as u(notification_id, chat_id, bot_id, i)
+      where exists (select 1 from n)
+      order by u.i
+      returning bot_id
+    ), woken as (
+      select pg_notify('${deliveriesChannel}', b::text)
+      from (select distinct bot_id as b from d) as bots
+    )
+    select (select count(*) from cur)::int as moved, (select id from ins) as id,
+      (select duplicate_of from ins) as duplicate_of, (select count(*) from woken)::int as woken,
+      (select count(*) from d)::int as queued`,
+};
+
+export type MailRules = {
+  rules: Record<string, unknown>[];
+  chat_rows: BotLinks['chatRows'];
+  named_bots: BotLinks['namedBots'];
+};
+
+/**
+ * What ingestMailAlone matches a mail against: the org's enabled rules and the bots linked to
+ * their chats. A watcher may start it while the mail is still being fetched — the rules as
+ * they were a few milliseconds before the mail's commit, as if it had come that much sooner.
+ */
+export async function readMailRules(db: Database, orgId: string): Promise<MailRules> {
+  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const { rows } = await pool.query<MailRules>({ ...mailRulesStatement, values: [orgId] });
+  return rows[0]!;
+}
+
 /** Where a mail's cursor goes with its event (ingestMailAlone). */
 export type MailCursor = {
   mailboxId: string;
@@ -225,20 +297,16 @@ export async function ingestMailAlone(
   orgId: string,
   input: IngestInput,
   cursor: MailCursor,
+  /** readMailRules started earlier (while the mail was fetched); undefined if it failed. */
+  early?: Promise<MailRules | undefined>,
 ): Promise<
   | { outcome: 'stored'; eventId: string; matchedRuleIds: string[]; duplicateOf?: string }
   | { outcome: 'known' | 'lease_lost' | 'slow' }
 > {
   if (input.source !== 'mail' || input.error) return { outcome: 'slow' };
-  const {
-    rows: [read],
-  } = await db.execute<{
-    rules: Record<string, unknown>[];
-    chat_rows: BotLinks['chatRows'];
-    named_bots: BotLinks['namedBots'];
-  }>(sql`with r as (select * from rules where org_id = ${orgId} and enabled)
-    select coalesce((select json_agg(r) from r), '[]') as rules, ${ruleTargetLinksSql('r')}`);
-  const orgRules = read!.rules.map((r) => rowFromJson(rules, r));
+  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const read = (await early) ?? (await readMailRules(db, orgId));
+  const orgRules = read.rules.map((r) => rowFromJson(rules, r));
   if (orgRules.some((rule) => sourceMatches(rule, input) && ruleProblem(rule)))
     return { outcome: 'slow' };
   const matched = evaluateRules(orgRules, input);
@@ -246,7 +314,7 @@ export async function ingestMailAlone(
     return { outcome: 'slow' };
   const picked = pickBots(
     matched.map((rule) => ({ orgId, targets: rule.targets })),
-    { chatRows: read!.chat_rows, namedBots: read!.named_bots },
+    { chatRows: read.chat_rows, namedBots: read.named_bots },
   );
   const notes: Array<{ id: string; ruleId: string; text: string }> = [];
   const rows: Array<{ notificationId: string; chatId: string; botId: string }> = [];
@@ -275,66 +343,38 @@ export async function ingestMailAlone(
     headers: input.headers,
     body: input.body,
   };
-  const uuids = (ids: string[]) => sql`${`{${ids.join(',')}}`}::uuid[]`;
-  const duplicate =
-    input.messageId && input.mailboxId
-      ? sql`select e.id from events e
-          where e.mailbox_id = ${input.mailboxId} and e.message_id = ${input.messageId}
-            and e.org_id = ${orgId} and e.created_at > now() - interval '14 days'
-          limit 1`
-      : sql`select null::uuid as id where false`;
+  const uuids = (ids: string[]) => `{${ids.join(',')}}`;
   const {
     rows: [head],
-  } = await db.execute<{
+  } = await pool.query<{
     moved: number;
     id: string | null;
     duplicate_of: string | null;
     queued: number;
-  }>(sql`
-    with cur as (
-      update mailboxes set last_uid = ${cursor.uid}, last_message_at = now(), status = 'ok',
-        last_error = null
-      where org_id = ${orgId} and id = ${cursor.mailboxId}
-        ${cursor.leaseOwner ? sql`and lease_owner = ${cursor.leaseOwner}` : sql``}
-      returning id
-    ), dup as (${duplicate}
-    ), ins as (
-      insert into events (id, org_id, source, mailbox_id, uid_validity, uid, message_id, subject,
-        sender, payload, raw, matched_rule_ids)
-      select ${eventId}, ${orgId}, 'mail', ${input.mailboxId ?? null}, ${input.uidValidity ?? null},
-        ${input.uid ?? null}, ${input.messageId ?? null}, ${input.subject ?? null},
-        ${input.from ?? null},
-        case when dup.id is null then ${JSON.stringify(payload)}::jsonb
-          else ${JSON.stringify(payload)}::jsonb || jsonb_build_object('duplicateOf', dup.id) end,
-        ${input.raw ?? null},
-        case when dup.id is null then ${JSON.stringify(matched.map((r) => r.id))}::jsonb
-          else '[]'::jsonb end
-      from (select 1) as one left join dup on true
-      where exists (select 1 from cur)
-      on conflict do nothing
-      returning id, payload->>'duplicateOf' as duplicate_of
-    ), n as (
-      insert into notifications (id, org_id, event_id, rule_id, source, text, format, options)
-      select u.id, ${orgId}, ${eventId}, u.rule_id, 'mail', u.text, 'html', '{}'::jsonb
-      from unnest(${uuids(notes.map((x) => x.id))}, ${uuids(notes.map((x) => x.ruleId))},
-        ${sql.param(notes.map((x) => x.text))}::text[]) as u(id, rule_id, text)
-      where exists (select 1 from ins where ins.duplicate_of is null)
-      returning id
-    ), d as (
-      insert into deliveries (org_id, notification_id, chat_id, bot_id)
-      select ${orgId}, u.notification_id, u.chat_id, u.bot_id
-      from unnest(${uuids(rows.map((x) => x.notificationId))}, ${uuids(rows.map((x) => x.chatId))},
-        ${uuids(rows.map((x) => x.botId))}) with ordinality as u(notification_id, chat_id, bot_id, i)
-      where exists (select 1 from n)
-      order by u.i
-      returning bot_id
-    ), woken as (
-      select pg_notify(${deliveriesChannel}, b::text)
-      from (select distinct bot_id as b from d) as bots
-    )
-    select (select count(*) from cur)::int as moved, (select id from ins) as id,
-      (select duplicate_of from ins) as duplicate_of, (select count(*) from woken)::int as woken,
-      (select count(*) from d)::int as queued`);
+  }>({
+    ...mailIngestStatement,
+    values: [
+      orgId,
+      cursor.mailboxId,
+      cursor.uid,
+      cursor.leaseOwner ?? null,
+      eventId,
+      input.uidValidity ?? null,
+      input.uid ?? null,
+      input.messageId ?? null,
+      input.subject ?? null,
+      input.from ?? null,
+      JSON.stringify(payload),
+      input.raw ?? null,
+      JSON.stringify(matched.map((r) => r.id)),
+      uuids(notes.map((x) => x.id)),
+      uuids(notes.map((x) => x.ruleId)),
+      notes.map((x) => x.text),
+      uuids(rows.map((x) => x.notificationId)),
+      uuids(rows.map((x) => x.chatId)),
+      uuids(rows.map((x) => x.botId)),
+    ],
+  });
   if (!head?.moved) return { outcome: cursor.leaseOwner ? 'lease_lost' : 'known' };
   if (!head.id) return { outcome: 'known' };
   if (head.duplicate_of)

@@ -83,11 +83,11 @@ export type BotLinks = {
 };
 
 /**
- * The SQL of BotLinks for the targets of an org's enabled rules (`rules`: a CTE or table of
+ * The SQL text of BotLinks for the targets of an org's enabled rules (`rules`: a CTE or table of
  * them), as two JSON arrays — for a caller that reads them along with something else.
  */
-export const ruleTargetLinksSql = (rules: string) =>
-  sql.raw(`coalesce((select json_agg(json_build_object('id', c.id, 'orgId', c.org_id,
+export const ruleTargetLinksText = (rules: string) =>
+  `coalesce((select json_agg(json_build_object('id', c.id, 'orgId', c.org_id,
         'linkOrgId', bc.org_id, 'botId', b.id, 'status', b.status, 'linkStatus', bc.status))
       from chats c left join bot_chats bc on bc.chat_id = c.id
         left join bots b on b.id = bc.bot_id and b.enabled
@@ -95,7 +95,7 @@ export const ruleTargetLinksSql = (rules: string) =>
     '[]') as chat_rows,
     coalesce((select json_agg(json_build_object('id', b.id, 'orgId', b.org_id)) from bots b
       where b.id::text in (select t->>'botId' from ${rules} r, jsonb_array_elements(r.targets) t)),
-    '[]') as named_bots`);
+    '[]') as named_bots`;
 
 /** Picks each request's bots from what resolveBotsMany (or ruleTargetLinksSql) loaded. */
 export function pickBots(
