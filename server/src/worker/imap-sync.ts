@@ -62,9 +62,9 @@ export async function openMailboxSession(
   );
 }
 
-/** Messages committed in one transaction at most (a backlog after an outage; one mail goes alone). */
+/** Mails parsed ahead per batch; a batch shares one read of the rules. */
 const COMMIT_BATCH = 20;
-/** Backlog batches whose statements overlap (PostgreSQL round trips are the cost, not CPU). */
+/** Batches fetched and parsed ahead of the one being written (memory: at most 3 × 20 mails). */
 const MAX_BATCHES_IN_FLIGHT = 3;
 
 type Pending = {
@@ -220,9 +220,9 @@ export async function catchUpImap(
   let fetchStartedAt = performance.now();
 
   /*
-   * Batches of a backlog run in parallel transactions (each on its own connection), but each
-   * moves the cursor and commits only after the previous one committed: the cursor never
-   * covers a message whose event is not committed, and a failed batch fails all after it.
+   * Mail is written one after another, each with its cursor in one statement, while the
+   * fetch and parse of the next batches go on (up to MAX_BATCHES_IN_FLIGHT ahead): the cursor
+   * never covers a message whose event is not committed, and a failed batch fails all after it.
    */
   let previous: Promise<void> = Promise.resolve();
   const inFlight = new Set<Promise<void>>();
@@ -232,39 +232,36 @@ export async function catchUpImap(
     const prior = previous;
     const early = rulesRead;
     rulesRead = undefined;
-    const last = work.at(-1)!.message.uid;
     const done = (async () => {
       const stored: number[] = [];
-      // a single mail goes alone, after the batches before it
-      let alone: boolean | null = null;
-      if (work.length === 1) {
-        await prior;
-        alone = await ingestAlone(deps, mb, work[0]!, early);
-      }
-      if (alone !== null) {
-        if (alone) stored.push(last);
-      } else
-        await deps.db.transaction(async (tx) => {
-          for (const pending of work)
-            if (await ingestOne(tx, mb, pending)) stored.push(pending.message.uid);
-          await prior;
-          await advanceCursor(deps, tx, mb, {
-            lastUid: last,
-            ...(stored.length ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
+      // after the batches before it: each mail's statement moves the cursor to its own UID
+      await prior;
+      // one read of the rules for the whole batch (the first one's started with the fetch)
+      const rules = early ?? readMailRules(deps.db, mb.orgId).catch(() => undefined);
+      for (const p of work) {
+        const uid = p.message.uid;
+        let alone = await ingestAlone(deps, mb, p, rules);
+        if (alone === null)
+          // PostgreSQL refused its values: recorded with the error (ingestOne), cursor with it
+          await deps.db.transaction(async (tx) => {
+            alone = await ingestOne(tx, mb, p);
+            await advanceCursor(deps, tx, mb, {
+              lastUid: uid,
+              ...(alone ? { lastMessageAt: new Date(), status: 'ok', lastError: null } : {}),
+            });
           });
-        });
-      mb.lastUid = last;
-      written += stored.length;
-      const committedAt = performance.now();
-      for (const p of work)
+        if (alone) stored.push(uid);
+        mb.lastUid = uid;
+        written += alone ? 1 : 0;
         deps.onIngested?.({
           mailboxId: mb.id,
-          uid: p.message.uid,
+          uid,
           fetchStartedAt: p.fetchStartedAt,
           fetchedAt: p.fetchedAt,
           parsedAt: p.parsedAt,
-          committedAt,
+          committedAt: performance.now(),
         });
+      }
       if (mb.markSeen)
         for (const uid of stored)
           await session.markSeen(uid).catch((err: unknown) => {

@@ -42,7 +42,8 @@ export async function mailEventInput(
       mailboxName: mb.name,
       uidValidity: key.uidValidity ?? null,
       uid: key.uid ?? null,
-      messageId: mail.messageId ? noNul(mail.messageId) : null,
+      // at most 998 characters (RFC 5322's line limit): a longer one could not be indexed
+      messageId: mail.messageId ? noNul(mail.messageId).slice(0, 998) : null,
       subject: noNul(mail.subject),
       from: addressList(mail.from),
       to: addressList(mail.to),

@@ -241,6 +241,23 @@ describe('worker', () => {
     expect(logged.some((l) => /could not be parsed/.test(l.message))).toBe(true);
   });
 
+  it('a mail with a 3,000-character Message-ID is forwarded (kept at 998, still deduplicated)', async () => {
+    const { user, mb } = await newMailbox('imap');
+    await worker.rescan();
+    await connected(mb.id);
+    const id = `<${'x'.repeat(3_000)}@example.com>`;
+    const raw = (subject: string) =>
+      `From: a@example.com\r\nSubject: ${subject}\r\nMessage-ID: ${id}\r\n\r\nbody\r\n`;
+    await dovecot.append(user, raw('long message id'));
+    await delivered('long message id');
+    await dovecot.append(user, raw('long message id again'));
+    await until('the copy recorded', async () => (await eventsOf(mb.id)).length === 2);
+    const stored = await eventsOf(mb.id);
+    expect(stored.every((e) => e.error === null && e.messageId?.length === 998)).toBe(true);
+    // the same Message-ID again: recorded, matched once
+    expect(texts().filter((x) => x.startsWith('long message id'))).toEqual(['long message id']);
+  });
+
   it('Dovecot down while mail keeps arriving: status error, then every message delivered exactly once', async () => {
     const { user, mb } = await newMailbox('imap');
     await worker.rescan();
