@@ -11,12 +11,9 @@
  * take 50/s, so the bot's 30 per second binds: message k can go ⌊k/30⌋ s after the first at the
  * earliest, the 1,000th (k = 999) at 33 s. (Per chat: 3 at once + 17 at 1/s = 17 s, below that.)
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { gt } from 'drizzle-orm';
 import pg from 'pg';
 import { buildApp } from '../server/src/app.js';
@@ -28,51 +25,12 @@ import { botChats, bots, chats, deliveries } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
 import { sendLatencySeconds } from '../server/src/metrics.js';
 import { createProcessDriver } from '../server/src/runner/drivers/process.js';
-import { freePort } from '../server/test/wait.js';
+import { startFakeProcess } from './harness.js';
 import type { Bench } from './run.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const GROUPS = 50;
 const MESSAGES = 1_000;
-const FAKE_MAIN = fileURLToPath(new URL('../server/test/fake-telegram/main.ts', import.meta.url));
-
-/** The fake Telegram in its own process (`npm run fake-telegram`), driven by its control API. */
-async function startFakeProcess() {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', FAKE_MAIN], {
-    env: { ...process.env, FAKE_TELEGRAM_PORT: String(port), FAKE_TELEGRAM_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const apiRoot = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`fake Telegram exited (${code})`)));
-  });
-  child.stdout.resume();
-  const control = async <T>(method: string, args: object = {}): Promise<T> => {
-    const res = await fetch(`${apiRoot}/_fake/${method}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(args),
-    });
-    const body = (await res.json()) as { ok: boolean; result: T; error?: string };
-    if (!body.ok) throw new Error(`fake ${method}: ${body.error}`);
-    return body.result;
-  };
-  return {
-    apiRoot,
-    control,
-    async close() {
-      if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    },
-  };
-}
 
 /** The earliest the last message can go under the fake's limits, in ms (see the header). */
 export function fanoutFloorMs(messages: number, groups: number) {

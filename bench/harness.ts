@@ -5,6 +5,7 @@
  * read from /proc: unlike requests per second, it hardly moves when the machine is busy.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -199,3 +200,43 @@ const luaString = (s: string) => `[==[${s}]==]`;
 export const fmtRate = (r: WrkResult) => `${r.perSecond.toFixed(0)}/s`;
 export const fmtLoad = (r: WrkResult, connections: number) =>
   `p50 ${r.p50ms.toFixed(1)} ms, p99 ${r.p99ms.toFixed(1)} ms, api CPU ${r.cpuMsPerRequest.toFixed(3)} ms/request, ${r.errors} errors, ${connections} connections (wrk)`;
+
+const FAKE_MAIN = fileURLToPath(new URL('../server/test/fake-telegram/main.ts', import.meta.url));
+
+/** The fake Telegram in its own process (`npm run fake-telegram`), driven by its control API. */
+export async function startFakeProcess() {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', FAKE_MAIN], {
+    env: { ...process.env, FAKE_TELEGRAM_PORT: String(port), FAKE_TELEGRAM_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const apiRoot = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`fake Telegram exited (${code})`)));
+  });
+  child.stdout.resume();
+  const control = async <T>(method: string, args: object = {}): Promise<T> => {
+    const res = await fetch(`${apiRoot}/_fake/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(args),
+    });
+    const body = (await res.json()) as { ok: boolean; result: T; error?: string };
+    if (!body.ok) throw new Error(`fake ${method}: ${body.error}`);
+    return body.result;
+  };
+  return {
+    apiRoot,
+    control,
+    async close() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}

@@ -1,8 +1,10 @@
 /**
- * `npm run bench -- mail`: e-mail → Telegram through the real pieces in one process — a
- * private Dovecot (IMAP APPEND, IDLE), the worker (fetch, parse, one commit with event, rule,
- * notification and delivery), the api's internal long poll (NOTIFY wake-up, claim), the
- * runner's delivery loop and the fake Telegram Bot API — over the machine's PostgreSQL.
+ * `npm run bench -- mail`: e-mail → Telegram through the real pieces, laid out as in
+ * production — a private Dovecot (IMAP APPEND, IDLE); the worker (fetch, parse, one commit
+ * with event, rule, notification and delivery) and the api's internal long poll (NOTIFY
+ * wake-up, claim) in this process, as `notifypro start` runs them; the bot's runner in its
+ * own (the supervisor's process driver); the fake Telegram Bot API in its own — over the
+ * machine's PostgreSQL.
  *
  * Latency: MAIL_BENCH_N mails (default 500) appended one at a time, each waited for in
  * Telegram, MAIL_BENCH_GAP_MS (default 20) apart — mail that comes one at a time finds the
@@ -11,8 +13,8 @@
  * least any IDLE client can take. "Above Dovecot" compares the two distributions at p50 and
  * p99. (A probe on the same folder during NotifyPro's run would not be a fair floor: its
  * notification timer is sometimes already running from the worker's own index writes, and
- * it hears of a mail early.) Hops: fetch (NOOP + UID FETCH), parse, commit, wake-up + claim
- * (commit → the runner's sendMessage reaching the fake), send.
+ * it hears of a mail early.) Hops: fetch (DONE + UID FETCH), parse, commit, wake-up + claim + send
+ * (commit → the runner process's sendMessage reaching the fake).
  *
  * Burst: MAIL_BENCH_BURST mails (default 10,000) dropped into the maildir while the worker
  * is stopped; the time from the worker's start until all of them are queued as deliveries.
@@ -27,13 +29,23 @@ import { loadConfig } from '../server/src/config.js';
 import { SecretBox } from '../server/src/crypto/secrets.js';
 import { connectDatabase } from '../server/src/db/client.js';
 import { runMigrations } from '../server/src/db/migrate.js';
-import { deliveries, events, mailboxes } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
 import { openImapSession } from '../server/src/mail/imap.js';
 import type { IngestTiming } from '../server/src/worker/imap-sync.js';
 import { startWorker } from '../server/src/worker/service.js';
-import { startDeliveryKit } from '../server/test/delivery-kit.js';
 import { startDovecot } from '../server/test/dovecot.js';
+import { hashToken } from '../server/src/crypto/secrets.js';
+import {
+  botChats,
+  bots,
+  chats,
+  deliveries,
+  events,
+  mailboxes,
+  rules,
+} from '../server/src/db/schema.js';
+import { createProcessDriver } from '../server/src/runner/drivers/process.js';
+import { startFakeProcess } from './harness.js';
 import type { Bench, BenchRow } from './run.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -84,10 +96,61 @@ const bench: Bench = {
         },
       });
       const orgId = signup.json().organization.id as string;
-      const kit = await startDeliveryKit({ app, deps }, orgId, { chats: CHATS });
-      let kitOpen = true;
-      cleanups.push(() => (kitOpen ? kit.close() : Promise.resolve()));
-      for (let c = 0; c < CHATS; c++) await kit.addRule({ chat: c, match: `[c${c}]` });
+      // As in production: the fake Telegram and the bot's runner each in a process of their
+      // own (the supervisor's process driver, the runners' V8 flags); api + worker here, as
+      // `notifypro start` runs them.
+      const fake = await startFakeProcess();
+      cleanups.push(() => fake.close());
+      const tg = await fake.control<{ id: number; token: string }>('addBot');
+      const runnerToken = `npr_bench_${randomBytes(12).toString('hex')}`;
+      const [bot] = await deps.db
+        .insert(bots)
+        .values({
+          orgId,
+          name: 'mail bench',
+          telegramId: tg.id,
+          tokenEncrypted: deps.secrets.encrypt(tg.token),
+          tokenHint: 'x',
+          status: 'running',
+          runnerTokenHash: hashToken(runnerToken),
+        })
+        .returning();
+      for (let c = 0; c < CHATS; c++) {
+        const user = await fake.control<{ id: number }>('addUser', {});
+        const chat = await fake.control<{ id: number }>('addChat', {
+          id: user.id,
+          type: 'private',
+          firstName: `bench${c}`,
+          botTokens: [tg.token],
+        });
+        const [row] = await deps.db
+          .insert(chats)
+          .values({ orgId, telegramChatId: chat.id, type: 'private' })
+          .returning();
+        await deps.db.insert(botChats).values({ orgId, botId: bot!.id, chatId: row!.id });
+        await deps.db.insert(rules).values({
+          orgId,
+          name: `chat ${c}`,
+          conditions: [{ field: 'subject', op: 'contains', value: `[c${c}]` }],
+          targets: [{ chatId: row!.id }],
+          template: '{{subject}}',
+        });
+      }
+      const address = await app.listen({ port: 0, host: '127.0.0.1' });
+      let runner: { stop(): Promise<void> } | undefined = await createProcessDriver({
+        stopGraceMs: 3_000,
+      }).start({
+        botId: bot!.id,
+        env: {
+          INTERNAL_API_URL: address,
+          TELEGRAM_API_ROOT: fake.apiRoot,
+          NOTIFYPRO_RUNNER_TOKEN: runnerToken,
+          LOG_LEVEL: 'error',
+        },
+      });
+      cleanups.push(() => runner?.stop() ?? Promise.resolve());
+      type Call = { method: string; time: number; params: { text?: string } };
+      const sent = () => fake.control<Call[]>('calls', { method: 'sendMessage', token: tg.token });
       const [mb] = await deps.db
         .insert(mailboxes)
         .values({
@@ -176,7 +239,6 @@ const bench: Bench = {
         parse: number;
         commit: number;
         claim: number;
-        send: number;
       }> = [];
       const epoch = performance.timeOrigin;
       // PostgreSQL round trips of everything in this process (worker, api, runner, waker)
@@ -197,18 +259,18 @@ const bench: Bench = {
         const t0 = performance.now();
         const appended = await appender.append('INBOX', mail(`l${i}`, subject));
         const t1 = performance.now();
-        await kit.fake.waitForMessages(i + 1, { timeoutMs: 20_000 });
-        const received = performance.now();
+        await fake.control('waitForMessages', { n: i + 1, token: tg.token, timeoutMs: 20_000 });
         const uid = appended ? appended.uid : undefined;
         const timing = uid !== undefined ? timings.get(uid) : undefined;
-        const call = kit.fake
-          .calls({ method: 'sendMessage' })
-          .find((c) => String(c.params.text ?? '').includes(`latency ${i} `));
+        const call = (await sent()).find((c) =>
+          String(c.params.text ?? '').includes(`latency ${i} `),
+        );
         if (!timing || !call) {
           skipped.push(!timing ? 'no worker timing' : 'no sendMessage call');
           continue;
         }
-        const requested = call.time - epoch; // the fake's clock: epoch ms
+        // the fake's clock (epoch ms, 1 ms steps, another process): when sendMessage arrived
+        const received = call.time - epoch;
         rows.push({
           append: t1 - t0,
           total: received - t0,
@@ -216,8 +278,7 @@ const bench: Bench = {
           fetch: timing.fetchedAt - timing.fetchStartedAt,
           parse: timing.parsedAt - timing.fetchedAt,
           commit: timing.committedAt - timing.parsedAt,
-          claim: requested - timing.committedAt,
-          send: received - requested,
+          claim: received - timing.committedAt,
         });
         await pause();
       }
@@ -258,11 +319,13 @@ const bench: Bench = {
         },
       ];
       for (const [key, label] of [
-        ['fetch', 'hop: fetch (NOOP + UID FETCH meta + body)'],
+        ['fetch', 'hop: fetch (DONE + one UID FETCH; NOOP + list + bodies for a backlog)'],
         ['parse', 'hop: parse (mailparser)'],
         ['commit', 'hop: commit (event + rules + notification + delivery + cursor, one tx)'],
-        ['claim', 'hop: wake-up + claim (NOTIFY → long poll → runner → sendMessage at the fake)'],
-        ['send', 'hop: send (fake Telegram accepts; 1 ms clock)'],
+        [
+          'claim',
+          'hop: wake-up, claim, send (NOTIFY → long poll → the runner process → sendMessage at the fake)',
+        ],
       ] as const)
         out.push({
           bench: 'mail',
@@ -271,8 +334,8 @@ const bench: Bench = {
         });
 
       // burst: the runner stops (nothing is sent), the worker stops, mail piles up
-      await kit.close();
-      kitOpen = false;
+      await runner.stop();
+      runner = undefined;
       await worker.stop();
       const maildir = path.join(dovecot.dir, 'mail', 'bench', 'Maildir');
       for (const sub of ['tmp', 'new']) {

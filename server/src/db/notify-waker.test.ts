@@ -121,3 +121,33 @@ describe('NotifyWaker', () => {
     });
   });
 });
+
+describe('NotifyWaker.poll', () => {
+  it('does not look again for a caller that went away while it waited', async () => {
+    const waker = new NotifyWaker(t.database.url, 'np_waker_poll_test');
+    try {
+      const listeners: Array<() => void> = [];
+      const raw = {
+        writableFinished: false,
+        on: (_: 'close', fn: () => void) => listeners.push(fn),
+      };
+      let looks = 0;
+      const polling = waker.poll(
+        'k',
+        { waitMs: 30_000, recheckMs: 10_000, reply: { raw } },
+        async () => {
+          looks++;
+          return [];
+        },
+      );
+      await eventually(async () => looks === 1);
+      for (const fn of listeners) fn(); // the client's socket closes mid-wait
+      await waker.wait('k', 1, { aborted: false }); // connected: the NOTIFY below is heard
+      await t.deps.db.execute(sql`select pg_notify('np_waker_poll_test', 'k')`);
+      expect(await polling).toEqual([]);
+      expect(looks).toBe(1);
+    } finally {
+      await waker.close();
+    }
+  });
+});

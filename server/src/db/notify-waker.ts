@@ -134,6 +134,9 @@ export class NotifyWaker {
       const left = deadline - Date.now();
       if (found.length || left <= 0 || signal.aborted || this.closed) return found;
       await this.wait(key, Math.min(left, options.recheckMs), signal, mark);
+      // The caller went away while it waited (a runner restarted): look for nobody — a claim
+      // made now would hold the work under a lease that no one sends until it expires.
+      if (signal.aborted || this.closed) return found;
     }
   }
 

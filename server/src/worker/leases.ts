@@ -3,7 +3,7 @@
  * serves every organization, so these queries are installation-wide on purpose (no org
  * scope): they touch only the lease columns and the replica registry.
  */
-import { and, asc, count, eq, gt, inArray, isNull, lt, not, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../db/client.js';
 import { mailboxes, workerReplicas } from '../db/schema.js';
 
@@ -43,16 +43,17 @@ export const leaseRepository = {
 
   /** Extends this replica's leases on enabled mailboxes; returns those mailboxes as they are now. */
   async renew(db: Database, ownerId: string, ttlMs: number): Promise<Mailbox[]> {
-    // a disabled mailbox's lease is dropped here too
-    await db
+    // One statement: a disabled mailbox's lease is dropped in the same look at the row (with
+    // two, a mailbox disabled between them kept its lease for another round).
+    const rows = await db
       .update(mailboxes)
-      .set({ leaseOwner: null, leaseExpiresAt: null })
-      .where(and(eq(mailboxes.leaseOwner, ownerId), not(mailboxes.enabled)));
-    return db
-      .update(mailboxes)
-      .set({ leaseExpiresAt: inFuture(ttlMs) })
-      .where(and(eq(mailboxes.leaseOwner, ownerId), eq(mailboxes.enabled, true)))
+      .set({
+        leaseOwner: sql`case when ${mailboxes.enabled} then ${mailboxes.leaseOwner} end`,
+        leaseExpiresAt: sql`case when ${mailboxes.enabled} then ${inFuture(ttlMs)} end`,
+      })
+      .where(eq(mailboxes.leaseOwner, ownerId))
       .returning();
+    return rows.filter((m) => m.enabled);
   },
 
   /**
