@@ -384,6 +384,11 @@ export const deliveries = pgTable(
   },
   (t) => [
     index('deliveries_claim_idx').on(t.botId, t.status, t.nextAttemptAt),
+    // The claim takes a bot's open deliveries in seq order up to its limit: read in that
+    // order, it stops at the limit (16.8 → 0.7 ms with 10,000 queued) instead of sorting all.
+    index('deliveries_open_by_bot_idx')
+      .on(t.botId, t.seq)
+      .where(sql`${t.status} in ('queued', 'sending')`),
     // Per-chat order: a claim skips deliveries with an earlier open one to the same chat.
     index('deliveries_open_by_chat_idx')
       .on(t.chatId, t.seq)

@@ -1,0 +1,1 @@
+CREATE INDEX "deliveries_open_by_bot_idx" ON "deliveries" USING btree ("bot_id","seq") WHERE "deliveries"."status" in ('queued', 'sending');
