@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { eq } from 'drizzle-orm';
 import { apiKeys } from '../../db/schema.js';
-import { createApiKey, signup } from '../../../test/factories.js';
+import { addMember, createApiKey, signup } from '../../../test/factories.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -251,6 +251,46 @@ describe('auth', () => {
       ),
     );
     expect(answers.map((r) => r.statusCode)).toEqual([...asks, ...asks].map(([, , s]) => s));
+  });
+
+  it('GET /me lists every organization with its role (in one query), and none once removed', async () => {
+    const a = await signup(t);
+    const b = await signup(t);
+    const member = await addMember(t, a, 'viewer');
+    await t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${b.orgId}/members`,
+      token: b.token,
+      payload: { email: member.email, name: 'x', role: 'operator' },
+    });
+    const me = async () =>
+      (await t.request({ method: 'GET', url: '/api/v1/me', token: member.token })).json() as {
+        user: { email: string };
+        memberships: Array<{ organization: { id: string }; role: string }>;
+      };
+    const both = await me();
+    expect(both.user.email).toBe(member.email);
+    expect(
+      both.memberships
+        .map((m) => [m.organization.id, m.role])
+        .sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+    ).toEqual(
+      [
+        [a.orgId, 'viewer'],
+        [b.orgId, 'operator'],
+      ].sort((x, y) => (x[0]! < y[0]! ? -1 : 1)),
+    );
+    for (const org of [a, b]) {
+      const res = await t.request({
+        method: 'DELETE',
+        url: `/api/v1/orgs/${org.orgId}/members/${member.userId}`,
+        token: org.token,
+      });
+      expect(res.statusCode).toBe(204);
+    }
+    const none = await me();
+    expect(none.user.email).toBe(member.email);
+    expect(none.memberships).toEqual([]);
   });
 
   it('serves health, readiness and the OpenAPI document', async () => {

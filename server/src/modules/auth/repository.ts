@@ -42,6 +42,32 @@ export const userRepository = {
   async setPassword(db: Executor, id: string, passwordHash: string) {
     await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
   },
+  /** A user with their organizations and roles, in one query (a prepared statement: /me). */
+  profile: (db: Database) => {
+    const query = db
+      .select({
+        user: users,
+        orgId: organizations.id,
+        orgName: organizations.name,
+        role: memberships.role,
+      })
+      .from(users)
+      .leftJoin(memberships, eq(memberships.userId, users.id))
+      .leftJoin(organizations, eq(organizations.id, memberships.orgId))
+      .where(eq(users.id, sql.placeholder('userId')))
+      .orderBy(organizations.name)
+      .prepare('auth_profile');
+    return async (userId: string) => {
+      const rows = await query.execute({ userId });
+      if (!rows[0]) return null;
+      return {
+        user: rows[0].user,
+        memberships: rows.flatMap((r) =>
+          r.orgId && r.role ? [{ id: r.orgId, name: r.orgName!, role: r.role }] : [],
+        ),
+      };
+    };
+  },
   async membershipsOf(db: Executor, userId: string) {
     return db
       .select({ id: organizations.id, name: organizations.name, role: memberships.role })

@@ -35,6 +35,7 @@ const publicUser = (u: {
 export function createAuthService(deps: AppDeps) {
   const { db, config, secrets } = deps;
   const findApiKey = batchLookup(apiKeyLookup.findLiveMany(db), (key) => key.keyHash);
+  const profile = userRepository.profile(db);
   const findSession = batchLookup(
     sessionRepository.findLiveMany(db),
     (found) => found.session.tokenHash,
@@ -127,9 +128,9 @@ export function createAuthService(deps: AppDeps) {
     },
 
     async me(userId: string) {
-      const user = await userRepository.findById(db, userId);
-      if (!user) throw new AppError('unauthorized', 'Account no longer exists');
-      const memberships = await userRepository.membershipsOf(db, userId);
+      const found = await profile(userId);
+      if (!found) throw new AppError('unauthorized', 'Account no longer exists');
+      const { user, memberships } = found;
       return {
         user: publicUser(user),
         memberships: memberships.map((m) => ({
