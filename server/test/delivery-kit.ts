@@ -32,6 +32,7 @@ export async function startDeliveryKit(
   options: {
     chats?: number;
     senderLimits?: Parameters<typeof startDeliveryLoop>[0]['limits'];
+    renewFirstMs?: number;
   } = {},
 ): Promise<DeliveryKit> {
   const fake = await startFakeTelegram({ port: 0 });
@@ -75,6 +76,7 @@ export async function startDeliveryKit(
     botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
     log: quiet,
     ...(options.senderLimits ? { limits: options.senderLimits } : {}),
+    ...(options.renewFirstMs ? { renewFirstMs: options.renewFirstMs } : {}),
   });
   return {
     fake,

@@ -110,6 +110,8 @@ export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi
           deliveries: ClaimedDelivery[];
         }
       ).deliveries,
+    renew: async (ids: string[]) =>
+      (await json('POST', '/deliveries/renew', { ids })) as { renewed: number; leaseMs: number },
     report: async (id: string, result: DeliveryResult) => {
       await json('POST', `/deliveries/${id}/result`, result);
     },

@@ -44,6 +44,8 @@ export type InternalApi = {
   report(id: string, result: DeliveryResult): Promise<void>;
   /** The bytes of an attachment of a claimed delivery. */
   attachment?(id: string): Promise<Uint8Array>;
+  /** Extends the leases of deliveries still held here; answers the lease's length. */
+  renew?(ids: string[]): Promise<{ renewed: number; leaseMs: number }>;
 };
 export type SenderLimits = RateLimits;
 type Log = {
@@ -105,6 +107,8 @@ export function startDeliveryLoop(opts: {
   limits?: Partial<SenderLimits>;
   log: Log;
   batch?: number;
+  /** When the first lease renewal goes (then every third of the lease). */
+  renewFirstMs?: number;
 }) {
   const limiter = new RateLimiter({ ...defaultRateLimits, ...opts.limits });
   const queues = new Map<number, ClaimedDelivery[]>();
@@ -276,6 +280,26 @@ export function startDeliveryLoop(opts: {
     }
   }
 
+  // Leases of what waits here are renewed at a third of their length (first after 5 s), so
+  // they run out only if this runner dies.
+  let renewTimer: ReturnType<typeof setTimeout> | undefined;
+  const renewSoon = (ms: number) => {
+    if (!opts.internalApi.renew || stopped) return;
+    renewTimer = setTimeout(() => {
+      const ids = [...held];
+      if (!ids.length) return renewSoon(ms);
+      opts.internalApi.renew!(ids).then(
+        (r) => renewSoon(Math.max(200, Math.floor(r.leaseMs / 3))),
+        (e: unknown) => {
+          opts.log.warn({ err: e }, 'lease renewal failed');
+          renewSoon(ms);
+        },
+      );
+    }, ms);
+    renewTimer.unref?.();
+  };
+  renewSoon(opts.renewFirstMs ?? 5_000);
+
   const loop = (async () => {
     while (!stopped) {
       try {
@@ -305,6 +329,7 @@ export function startDeliveryLoop(opts: {
   return {
     async stop() {
       stopped = true;
+      clearTimeout(renewTimer);
       wake?.();
       await Promise.race([loop, sleep(6000)]);
     },

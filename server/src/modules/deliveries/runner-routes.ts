@@ -183,6 +183,29 @@ export const deliveryRunnerRoutes =
         .sort((a, b) => a.seq - b.seq);
     }
 
+    // The runner renews the leases of what it still holds (waiting for a group's 20/min, a
+    // long backlog): a lease then expires only when its runner is gone, and re-claiming it is
+    // a real new attempt — not one per lease period spent waiting in the runner's queue.
+    app.post('/deliveries/renew', {
+      config: access.runner,
+      schema: {
+        tags: ['internal'],
+        body: z.object({ ids: z.array(z.string().uuid()).max(5_000) }),
+        response: { 200: z.object({ renewed: z.number(), leaseMs: z.number() }) },
+      },
+      handler: async (request) => {
+        const { botId } = runnerOf(request);
+        const { ids } = request.body;
+        if (!ids.length) return { renewed: 0, leaseMs };
+        const result = await pool.query(
+          `update deliveries set lease_expires_at = now() + ($3 * interval '1 millisecond')
+            where bot_id = $1 and status = 'sending' and id = any($2::uuid[])`,
+          [botId, ids, leaseMs],
+        );
+        return { renewed: result.rowCount ?? 0, leaseMs };
+      },
+    });
+
     app.post('/deliveries/claim', {
       config: access.runner,
       schema: {
