@@ -10,6 +10,23 @@ export const listQuery = z.object({
 });
 export type ListQuery = z.infer<typeof listQuery>;
 
+/**
+ * The list query of a collection sortable by `fields` (any other `sort` is a 400), `order`
+ * defaulting to `order`.
+ */
+export const sortedListQuery = <const F extends readonly [string, ...string[]]>(
+  fields: F,
+  order: 'asc' | 'desc' = 'desc',
+) =>
+  listQuery.extend({
+    sort: z.enum(fields).optional(),
+    order: z.enum(['asc', 'desc']).default(order),
+  });
+/** A list query whose `sort` is one of `F`. */
+export type SortedListQuery<F extends readonly string[]> = Omit<ListQuery, 'sort'> & {
+  sort?: F[number] | undefined;
+};
+
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), total: z.number().int() });
 

@@ -170,7 +170,8 @@ export function MailboxList() {
         <TextField source="username" />
         <StatusChip source="status" />
         <DateTimeField source="lastMessageAt" />
-        <TextField source="lastError" emptyText="" />
+        {/* the server sorts by name, protocol, host, username, status and lastMessageAt, not the error */}
+        <TextField source="lastError" emptyText="" sortable={false} />
       </ResponsiveDatagrid>
     </List>
   );

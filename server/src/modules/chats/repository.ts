@@ -1,11 +1,23 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { containing, pageOf, sortedBy } from '../../db/list-page.js';
 import { botChats, bots, chats } from '../../db/schema.js';
+import type { SortedListQuery } from '../../http/list.js';
 
 export type ChatRow = typeof chats.$inferSelect;
 export type ChatLink = { botId: string; status: 'active' | 'inactive'; reason: string | null };
 export type ChatWithLinks = ChatRow & { links: ChatLink[] };
 export type ChatFilter = { type?: ChatRow['type'] | undefined; botId?: string | undefined };
+/** The fields `GET …/chats?sort=` accepts. */
+export const chatSortFields = [
+  'title',
+  'telegramChatId',
+  'type',
+  'status',
+  'createdAt',
+  'id',
+] as const;
+export type ChatListQuery = SortedListQuery<typeof chatSortFields> & ChatFilter;
 
 async function withLinks(db: Executor, rows: ChatRow[]): Promise<ChatWithLinks[]> {
   if (!rows.length) return [];
@@ -32,21 +44,32 @@ async function withLinks(db: Executor, rows: ChatRow[]): Promise<ChatWithLinks[]
 }
 
 export const chatRepository = {
-  async list(db: Executor, orgId: string, filter: ChatFilter) {
-    const rows = await db
-      .select()
-      .from(chats)
-      .where(
-        and(
-          eq(chats.orgId, orgId),
-          filter.type ? eq(chats.type, filter.type) : undefined,
-          filter.botId
-            ? sql`exists (select 1 from bot_chats bc where bc.chat_id = ${chats.id} and bc.bot_id = ${filter.botId})`
-            : undefined,
-        ),
-      )
-      .orderBy(chats.createdAt);
-    return withLinks(db, rows);
+  /**
+   * One page of the org's chats with the filters: `q` finds a title containing it
+   * (case-insensitive, taken literally), sorted by `sort` (default `createdAt`; untitled chats
+   * last) in `order`, ties by id. `total` counts every match.
+   */
+  async list(db: Executor, orgId: string, query: ChatListQuery) {
+    const where = and(
+      eq(chats.orgId, orgId),
+      query.type ? eq(chats.type, query.type) : undefined,
+      query.botId
+        ? sql`exists (select 1 from bot_chats bc where bc.chat_id = ${chats.id} and bc.bot_id = ${query.botId})`
+        : undefined,
+      containing(chats.title, query.q),
+    );
+    const sort = query.sort ?? 'createdAt';
+    const page = await pageOf(
+      db
+        .select()
+        .from(chats)
+        .where(where)
+        .orderBy(...sortedBy(chats[sort], query.order, chats.id, { nullable: sort === 'title' }))
+        .limit(query.limit)
+        .offset(query.offset),
+      db.select({ n: count() }).from(chats).where(where),
+    );
+    return { items: await withLinks(db, page.items), total: page.total };
   },
   async get(db: Executor, orgId: string, id: string) {
     const [row] = await db

@@ -17,13 +17,14 @@ export const chatRoutes =
       config: access.org('viewer'),
       schema: {
         tags: ['chats'],
+        summary: 'A page of chats; q searches the title, type and botId filter',
         params: orgParams,
         querystring: chatQuery,
         response: { 200: listOf(chatSchema) },
       },
       handler: async (request) => {
-        const items = (await chats.list(orgOf(request).orgId, request.query)).map(presentChat);
-        return { items, total: items.length };
+        const page = await chats.list(orgOf(request).orgId, request.query);
+        return { items: page.items.map(presentChat), total: page.total };
       },
     });
 

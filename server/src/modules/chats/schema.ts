@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { isoDate } from '../../http/list.js';
+import { isoDate, sortedListQuery } from '../../http/list.js';
+import { chatSortFields } from './repository.js';
 
 export const chatTypes = ['private', 'group', 'supergroup', 'channel'] as const;
 
@@ -23,7 +24,8 @@ export const chatSchema = z.object({
   createdAt: isoDate,
   updatedAt: isoDate,
 });
-export const chatQuery = z.object({
+/** The list query (sorted by createdAt ascending unless told) and the chats' own filters. */
+export const chatQuery = sortedListQuery(chatSortFields, 'asc').extend({
   type: z.enum(chatTypes).optional(),
   botId: z.string().uuid().optional(),
 });

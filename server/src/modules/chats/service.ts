@@ -51,8 +51,8 @@ export function createChatService(deps: Pick<AppDeps, 'db' | 'secrets' | 'config
   }
 
   return {
-    list: (orgId: string, filter: Parameters<typeof chatRepository.list>[2]) =>
-      chatRepository.list(db, orgId, filter),
+    list: (orgId: string, query: Parameters<typeof chatRepository.list>[2]) =>
+      chatRepository.list(db, orgId, query),
     async get(orgId: string, id: string) {
       const row = await chatRepository.get(db, orgId, id);
       if (!row) throw notFound('Chat');

@@ -243,4 +243,64 @@ describe('mailboxes', () => {
     });
     expect(patched.json().authType).toBe('password');
   });
+  it('pages, searches and sorts the list (?offset&limit&sort&order&q), by name unless told', async () => {
+    const org = await signup(lan); // an org of its own: the other tests' mailboxes stay out
+    for (const [name, lastMessageAt] of [
+      ['Gamma', null],
+      ['Alpha CI', new Date('2026-01-01T00:00:00Z')],
+      ['Delta 100%', new Date('2026-02-01T00:00:00Z')],
+      ['Beta CI', null],
+      ['Epsilon', null],
+    ] as const)
+      await lan.deps.db.insert(mailboxes).values({
+        orgId: org.orgId,
+        name,
+        protocol: 'imap',
+        host: 'mail.example.com',
+        port: 993,
+        security: 'tls',
+        username: name,
+        secretEncrypted: 'x',
+        lastMessageAt,
+      });
+    const list = async (query: string) => {
+      const res = await lan.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${org.orgId}/mailboxes?${query}`,
+        token: org.token,
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: Array<{ name: string }>; total: number };
+      return { names: body.items.map((m) => m.name), total: body.total };
+    };
+
+    expect(await list('limit=2')).toEqual({ names: ['Alpha CI', 'Beta CI'], total: 5 });
+    expect(await list('limit=2&offset=2')).toEqual({
+      names: ['Delta 100%', 'Epsilon'],
+      total: 5,
+    });
+    expect(await list('limit=2&offset=4')).toEqual({ names: ['Gamma'], total: 5 });
+    expect((await list('sort=name&order=desc&limit=1')).names).toEqual(['Gamma']);
+    // the latest mail first; never-read mailboxes last in either order
+    expect((await list('sort=lastMessageAt&order=desc&limit=2')).names).toEqual([
+      'Delta 100%',
+      'Alpha CI',
+    ]);
+    expect((await list('sort=lastMessageAt&order=asc&limit=2')).names).toEqual([
+      'Alpha CI',
+      'Delta 100%',
+    ]);
+    expect(await list('q=ci')).toEqual({ names: ['Alpha CI', 'Beta CI'], total: 2 });
+    expect(await list(`q=${encodeURIComponent('%')}`)).toEqual({
+      names: ['Delta 100%'],
+      total: 1,
+    });
+    expect(await list('q=_')).toEqual({ names: [], total: 0 });
+    const bad = await lan.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${org.orgId}/mailboxes?sort=secretEncrypted`,
+      token: org.token,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
 });

@@ -5,12 +5,13 @@ import type { AppDeps } from '../../app.js';
 import { mailboxes, pop3SeenUids } from '../../db/schema.js';
 import { badRequest, notFound } from '../../errors.js';
 import { access, actorOf, orgOf } from '../../http/access.js';
-import { isoDate, nullableIsoDate, orgParams } from '../../http/list.js';
+import { isoDate, nullableIsoDate, orgParams, sortedListQuery } from '../../http/list.js';
 import { assertPublicMailHost } from '../../mail/host-guard.js';
 import { openImapSession } from '../../mail/imap.js';
 import { openPop3Session } from '../../mail/pop3.js';
 import { auditRepository } from '../audit/repository.js';
 import { mailCredentials, sealOAuth2Secret } from './credentials.js';
+import { mailboxRepository, mailboxSortFields } from './repository.js';
 
 const mailbox = z.object({
   id: z.string(),
@@ -124,16 +125,12 @@ export const mailboxRoutes =
       config: access.org('viewer'),
       schema: {
         tags: ['mailboxes'],
+        summary: 'A page of mailboxes; q searches the name',
         params: orgParams,
+        querystring: sortedListQuery(mailboxSortFields, 'asc'),
         response: { 200: z.object({ items: z.array(mailbox), total: z.number() }) },
       },
-      handler: async (request) => {
-        const items = await db
-          .select()
-          .from(mailboxes)
-          .where(eq(mailboxes.orgId, orgOf(request).orgId));
-        return { items, total: items.length };
-      },
+      handler: async (request) => mailboxRepository.list(db, orgOf(request).orgId, request.query),
     });
 
     app.post('/orgs/:orgId/mailboxes', {

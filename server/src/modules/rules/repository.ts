@@ -1,6 +1,20 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, count, eq, inArray } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { containing, pageOf, sortedBy } from '../../db/list-page.js';
 import { chats, rules } from '../../db/schema.js';
+import type { SortedListQuery } from '../../http/list.js';
+
+/** The fields `GET …/rules?sort=` accepts. */
+export const ruleSortFields = [
+  'name',
+  'enabled',
+  'priority',
+  'match',
+  'stopProcessing',
+  'createdAt',
+  'id',
+] as const;
+export type RuleListQuery = SortedListQuery<typeof ruleSortFields>;
 
 export type RuleRow = typeof rules.$inferSelect;
 export type RuleInsert = Omit<
@@ -9,12 +23,24 @@ export type RuleInsert = Omit<
 >;
 
 export const ruleRepository = {
-  list: (db: Executor, orgId: string) =>
-    db
-      .select()
-      .from(rules)
-      .where(eq(rules.orgId, orgId))
-      .orderBy(asc(rules.priority), asc(rules.id)),
+  /**
+   * One page of the org's rules: `q` finds a name containing it (case-insensitive, taken
+   * literally), sorted by `sort` (default `priority`, the order they run in) in `order`, ties
+   * by id. `total` counts every match.
+   */
+  list(db: Executor, orgId: string, query: RuleListQuery) {
+    const where = and(eq(rules.orgId, orgId), containing(rules.name, query.q));
+    return pageOf(
+      db
+        .select()
+        .from(rules)
+        .where(where)
+        .orderBy(...sortedBy(rules[query.sort ?? 'priority'], query.order, rules.id))
+        .limit(query.limit)
+        .offset(query.offset),
+      db.select({ n: count() }).from(rules).where(where),
+    );
+  },
   async get(db: Executor, orgId: string, id: string) {
     const [row] = await db
       .select()

@@ -4,10 +4,10 @@ import type { AppDeps } from '../../app.js';
 import type { Executor } from '../../db/client.js';
 import { badRequest, notFound } from '../../errors.js';
 import { access, actorOf, orgOf } from '../../http/access.js';
-import { isoDate, orgParams } from '../../http/list.js';
+import { isoDate, orgParams, sortedListQuery } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
 import { conditionOps, evaluateRules, unsafeRegexReason } from './engine.js';
-import { ruleRepository } from './repository.js';
+import { ruleRepository, ruleSortFields } from './repository.js';
 import { renderTemplate } from './template.js';
 
 const field = z
@@ -116,13 +116,12 @@ export const ruleRoutes =
       config: access.org('viewer'),
       schema: {
         tags: ['rules'],
+        summary: 'A page of rules (by priority unless sorted otherwise); q searches the name',
         params: orgParams,
+        querystring: sortedListQuery(ruleSortFields, 'asc'),
         response: { 200: z.object({ items: z.array(rule), total: z.number() }) },
       },
-      handler: async (request) => {
-        const items = await ruleRepository.list(db, orgOf(request).orgId);
-        return { items, total: items.length };
-      },
+      handler: async (request) => ruleRepository.list(db, orgOf(request).orgId, request.query),
     });
 
     app.post('/orgs/:orgId/rules', {

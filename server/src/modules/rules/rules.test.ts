@@ -136,4 +136,68 @@ describe('rules API', () => {
       ).statusCode,
     ).toBe(403);
   });
+  it('pages, searches and sorts the list (?offset&limit&sort&order&q), by priority unless told', async () => {
+    const org = await signup(t); // an org of its own: the other tests' rules stay out
+    const [{ id: orgChat }] = (await t.deps.db
+      .insert(chats)
+      .values({ orgId: org.orgId, telegramChatId: -2001, type: 'group' })
+      .returning({ id: chats.id })) as [{ id: string }];
+    const rows: Array<[string, number]> = [
+      ['Gamma', 10],
+      ['Alpha CI', 30],
+      ['Delta 100%', 20],
+      ['Beta CI', 20],
+      ['Epsilon', 5],
+    ];
+    for (const [name, priority] of rows) {
+      const res = await t.request({
+        method: 'POST',
+        url: `/api/v1/orgs/${org.orgId}/rules`,
+        token: org.token,
+        payload: { name, priority, targets: [{ chatId: orgChat }] },
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    const list = async (query: string) => {
+      const res = await t.request({
+        method: 'GET',
+        url: `/api/v1/orgs/${org.orgId}/rules?${query}`,
+        token: org.token,
+      });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: Array<{ name: string }>; total: number };
+      return { names: body.items.map((r) => r.name), total: body.total };
+    };
+
+    // the order they run in by default: priority ascending, ties by id (a uuid: only the untied
+    // ones are pinned)
+    const all = (await list('')).names;
+    expect(all[0]).toBe('Epsilon');
+    expect(all[1]).toBe('Gamma');
+    expect(all[4]).toBe('Alpha CI');
+    expect(await list('sort=name&order=asc&limit=2')).toEqual({
+      names: ['Alpha CI', 'Beta CI'],
+      total: 5,
+    });
+    expect(await list('sort=name&order=asc&limit=2&offset=4')).toEqual({
+      names: ['Gamma'],
+      total: 5,
+    });
+    expect((await list('sort=priority&order=desc&limit=1')).names).toEqual(['Alpha CI']);
+    expect(await list('q=ci&sort=name&order=asc')).toEqual({
+      names: ['Alpha CI', 'Beta CI'],
+      total: 2,
+    });
+    expect(await list(`q=${encodeURIComponent('%')}`)).toEqual({
+      names: ['Delta 100%'],
+      total: 1,
+    });
+    expect(await list('q=_')).toEqual({ names: [], total: 0 });
+    const bad = await t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${org.orgId}/rules?sort=conditions`,
+      token: org.token,
+    });
+    expect(bad.statusCode).toBe(400);
+  });
 });

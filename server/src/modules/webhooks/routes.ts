@@ -7,7 +7,7 @@ import { generateToken, safeEqual, secretHint } from '../../crypto/secrets.js';
 import { webhooks, type Role } from '../../db/schema.js';
 import { AppError, notFound } from '../../errors.js';
 import { access, actorOf, atLeast, orgOf } from '../../http/access.js';
-import { isoDate, listOf, listQuery, nullableIsoDate, orgParams } from '../../http/list.js';
+import { isoDate, listOf, nullableIsoDate, orgParams, sortedListQuery } from '../../http/list.js';
 import { auditRepository } from '../audit/repository.js';
 import { ingestEvent } from '../events/service.js';
 import { logRepository } from '../logs/repository.js';
@@ -45,7 +45,7 @@ export const webhookRoutes =
         tags: ['webhooks'],
         summary: 'A page of webhooks; q searches the name',
         params: orgParams,
-        querystring: listQuery.extend({ sort: z.enum(webhookSortFields).optional() }),
+        querystring: sortedListQuery(webhookSortFields),
         response: { 200: listOf(webhook) },
       },
       handler: async (request) => {
