@@ -170,6 +170,19 @@ describe('notification batcher (group commit)', () => {
     expect(new Set(await writtenBy(ok)).size).toBe(1);
     // Nothing visible to send is refused before it joins a batch.
     expect(() => batcher.submit(owner.orgId, input(' \n '))).toThrow('renders to an empty message');
+    // …nor tags around nothing, which Telegram refuses as "message text is empty"
+    for (const [text, format] of [
+      ['<b></b>', 'html'],
+      ['<i> </i>\n<u></u>', 'html'],
+      ['<p><br></p>', 'html'],
+    ] as const)
+      expect(() => batcher.submit(owner.orgId, input(text, { format })), text).toThrow(
+        'renders to an empty message',
+      );
+    // while one visible character is enough
+    await expect(
+      batcher.submit(owner.orgId, input('<b>!</b>', { format: 'html' })),
+    ).resolves.toBeTruthy();
   });
 
   it('when the batch transaction fails, retries each request alone: the bad one fails, the rest are written', async () => {

@@ -4,6 +4,7 @@ import { attachments, botChats, bots, chats, deliveries, notifications } from '.
 import { AppError } from '../../errors.js';
 import { rowFromJson } from '../../db/json-rows.js';
 import { deliveriesTotal } from '../../metrics.js';
+import { telegramPlainText } from '../../telegram/html.js';
 import { renderTelegramHtml, type MessageFormat } from '../../telegram/render.js';
 
 export type NotificationFormat = MessageFormat;
@@ -158,7 +159,8 @@ async function resolveBots(tx: Executor, orgId: string, targets: Targets) {
 /** The stored text of a notification; an AppError when nothing visible is left to send. */
 export function renderChecked(text: string, format: NotificationFormat): string {
   const rendered = renderForTelegram(text, format);
-  if (!rendered)
+  // what Telegram shows once the tags are gone: tags around nothing are "message text is empty"
+  if (!rendered || !telegramPlainText(rendered).trim())
     throw new AppError('validation', 'The text renders to an empty message', {
       errors: [{ path: 'text', message: 'Nothing visible is left after rendering' }],
     });
