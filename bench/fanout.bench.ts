@@ -18,14 +18,12 @@ import { gt } from 'drizzle-orm';
 import pg from 'pg';
 import { buildApp } from '../server/src/app.js';
 import { loadConfig } from '../server/src/config.js';
-import { hashToken } from '../server/src/crypto/secrets.js';
 import { connectDatabase } from '../server/src/db/client.js';
 import { runMigrations } from '../server/src/db/migrate.js';
-import { botChats, bots, chats, deliveries } from '../server/src/db/schema.js';
+import { botChats, chats, deliveries } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
 import { sendLatencySeconds } from '../server/src/metrics.js';
-import { createProcessDriver } from '../server/src/runner/drivers/process.js';
-import { startFakeProcess } from './harness.js';
+import { addBenchBot, startFakeProcess } from './harness.js';
 import type { Bench } from './run.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -80,20 +78,7 @@ const bench: Bench = {
         organization: { id: string };
       };
       const orgId = organization.id;
-      const tg = await fake.control<{ id: number; token: string }>('addBot');
-      const runnerToken = `npr_bench_${randomBytes(12).toString('hex')}`;
-      const [bot] = await deps.db
-        .insert(bots)
-        .values({
-          orgId,
-          name: 'fanout',
-          telegramId: tg.id,
-          tokenEncrypted: deps.secrets.encrypt(tg.token),
-          tokenHint: 'x',
-          status: 'running',
-          runnerTokenHash: hashToken(runnerToken),
-        })
-        .returning();
+      const { bot, tg, startRunner } = await addBenchBot(deps, orgId, fake, 'fanout');
       const chatIds: string[] = [];
       for (let g = 0; g < GROUPS; g++) {
         const chat = await fake.control<{ id: number }>('addChat', {
@@ -105,7 +90,7 @@ const bench: Bench = {
           .insert(chats)
           .values({ orgId, telegramChatId: chat.id, type: 'group', title: `g${g}` })
           .returning();
-        await deps.db.insert(botChats).values({ orgId, botId: bot!.id, chatId: row!.id });
+        await deps.db.insert(botChats).values({ orgId, botId: bot.id, chatId: row!.id });
         chatIds.push(row!.id);
       }
       for (let i = 0; i < MESSAGES; i++) {
@@ -119,15 +104,7 @@ const bench: Bench = {
       }
 
       // The bot's runner, as the supervisor starts it (its V8 flags, only its environment).
-      runner = await createProcessDriver({ stopGraceMs: 3_000 }).start({
-        botId: bot!.id,
-        env: {
-          INTERNAL_API_URL: address,
-          TELEGRAM_API_ROOT: fake.apiRoot,
-          NOTIFYPRO_RUNNER_TOKEN: runnerToken,
-          LOG_LEVEL: 'error',
-        },
-      });
+      runner = await startRunner(address);
       const wait = (n: number) =>
         fake.control('waitForMessages', { n, token: tg.token, timeoutMs: 180_000 });
       await wait(MESSAGES);

@@ -10,7 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { connectDatabase, type DatabaseHandle } from '../server/src/db/client.js';
+import { hashToken } from '../server/src/crypto/secrets.js';
+import { connectDatabase, type Database, type DatabaseHandle } from '../server/src/db/client.js';
+import { bots } from '../server/src/db/schema.js';
+import { createProcessDriver } from '../server/src/runner/drivers/process.js';
 import { freePort } from '../server/test/wait.js';
 
 export const ADMIN_URL =
@@ -239,4 +242,41 @@ export async function startFakeProcess() {
       await once(child, 'exit');
     },
   };
+}
+
+type FakeProcess = Awaited<ReturnType<typeof startFakeProcess>>;
+
+/** A bot in the fake Telegram and in the database, with the runner token its runner will use. */
+export async function addBenchBot(
+  deps: { db: Database; secrets: { encrypt(value: string): string } },
+  orgId: string,
+  fake: FakeProcess,
+  name: string,
+) {
+  const tg = await fake.control<{ id: number; token: string }>('addBot');
+  const runnerToken = `npr_bench_${randomBytes(12).toString('hex')}`;
+  const [bot] = await deps.db
+    .insert(bots)
+    .values({
+      orgId,
+      name,
+      telegramId: tg.id,
+      tokenEncrypted: deps.secrets.encrypt(tg.token),
+      tokenHint: 'x',
+      status: 'running',
+      runnerTokenHash: hashToken(runnerToken),
+    })
+    .returning();
+  /** The bot's runner as the supervisor starts it (its own process, the runners' V8 flags). */
+  const startRunner = (internalApiUrl: string) =>
+    createProcessDriver({ stopGraceMs: 3_000 }).start({
+      botId: bot!.id,
+      env: {
+        INTERNAL_API_URL: internalApiUrl,
+        TELEGRAM_API_ROOT: fake.apiRoot,
+        NOTIFYPRO_RUNNER_TOKEN: runnerToken,
+        LOG_LEVEL: 'error',
+      },
+    });
+  return { bot: bot!, tg, startRunner };
 }

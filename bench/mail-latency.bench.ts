@@ -34,18 +34,8 @@ import { openImapSession } from '../server/src/mail/imap.js';
 import type { IngestTiming } from '../server/src/worker/imap-sync.js';
 import { startWorker } from '../server/src/worker/service.js';
 import { startDovecot } from '../server/test/dovecot.js';
-import { hashToken } from '../server/src/crypto/secrets.js';
-import {
-  botChats,
-  bots,
-  chats,
-  deliveries,
-  events,
-  mailboxes,
-  rules,
-} from '../server/src/db/schema.js';
-import { createProcessDriver } from '../server/src/runner/drivers/process.js';
-import { startFakeProcess } from './harness.js';
+import { botChats, chats, deliveries, events, mailboxes, rules } from '../server/src/db/schema.js';
+import { addBenchBot, startFakeProcess } from './harness.js';
 import type { Bench, BenchRow } from './run.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -101,20 +91,7 @@ const bench: Bench = {
       // `notifypro start` runs them.
       const fake = await startFakeProcess();
       cleanups.push(() => fake.close());
-      const tg = await fake.control<{ id: number; token: string }>('addBot');
-      const runnerToken = `npr_bench_${randomBytes(12).toString('hex')}`;
-      const [bot] = await deps.db
-        .insert(bots)
-        .values({
-          orgId,
-          name: 'mail bench',
-          telegramId: tg.id,
-          tokenEncrypted: deps.secrets.encrypt(tg.token),
-          tokenHint: 'x',
-          status: 'running',
-          runnerTokenHash: hashToken(runnerToken),
-        })
-        .returning();
+      const { bot, tg, startRunner } = await addBenchBot(deps, orgId, fake, 'mail bench');
       for (let c = 0; c < CHATS; c++) {
         const user = await fake.control<{ id: number }>('addUser', {});
         const chat = await fake.control<{ id: number }>('addChat', {
@@ -127,7 +104,7 @@ const bench: Bench = {
           .insert(chats)
           .values({ orgId, telegramChatId: chat.id, type: 'private' })
           .returning();
-        await deps.db.insert(botChats).values({ orgId, botId: bot!.id, chatId: row!.id });
+        await deps.db.insert(botChats).values({ orgId, botId: bot.id, chatId: row!.id });
         await deps.db.insert(rules).values({
           orgId,
           name: `chat ${c}`,
@@ -137,17 +114,7 @@ const bench: Bench = {
         });
       }
       const address = await app.listen({ port: 0, host: '127.0.0.1' });
-      let runner: { stop(): Promise<void> } | undefined = await createProcessDriver({
-        stopGraceMs: 3_000,
-      }).start({
-        botId: bot!.id,
-        env: {
-          INTERNAL_API_URL: address,
-          TELEGRAM_API_ROOT: fake.apiRoot,
-          NOTIFYPRO_RUNNER_TOKEN: runnerToken,
-          LOG_LEVEL: 'error',
-        },
-      });
+      let runner: { stop(): Promise<void> } | undefined = await startRunner(address);
       cleanups.push(() => runner?.stop() ?? Promise.resolve());
       type Call = { method: string; time: number; params: { text?: string } };
       const sent = () => fake.control<Call[]>('calls', { method: 'sendMessage', token: tg.token });

@@ -8,6 +8,9 @@ export type Executor = Database | Parameters<Parameters<Database['transaction']>
 
 export type DatabaseHandle = { db: Database; pool: pg.Pool; close(): Promise<void> };
 
+/** The pg pool under a Drizzle handle (for named statements, advisory locks). */
+export const poolOf = (db: Database): pg.Pool => (db as Database & { $client: pg.Pool }).$client;
+
 /** Opens a connection pool and the Drizzle handle over it. */
 export function connectDatabase(url: string, poolSize = 10): DatabaseHandle {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
@@ -27,7 +30,7 @@ export async function withAdvisoryLock<T>(
   key: number,
   fn: () => Promise<T>,
 ): Promise<{ skipped: true } | { skipped: false; value: T }> {
-  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const pool = poolOf(db);
   const client = await pool.connect();
   let healthy = true;
   try {

@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import type pg from 'pg';
-import type { Database } from './client.js';
+import { poolOf, type Database } from './client.js';
 
 export const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -14,7 +13,7 @@ const MIGRATION_LOCK = 0x6e706d69;
  * migrator has none, and two running the same migration at once fail on the second.
  */
 export async function runMigrations(db: Database): Promise<void> {
-  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const pool = poolOf(db);
   const client = await pool.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -4,7 +4,9 @@ import { createTestApp, type TestApp } from '../../../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../../../test/delivery-kit.js';
 import { signup, type SignedUp } from '../../../test/factories.js';
 import { eventually } from '../../../test/wait.js';
-import { deliveries } from '../../db/schema.js';
+import { randomBytes } from 'node:crypto';
+import { hashToken } from '../../crypto/secrets.js';
+import { bots, chats, deliveries, notifications } from '../../db/schema.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -57,4 +59,69 @@ describe('delivery leases', () => {
       await kit.close();
     }
   }, 30_000);
+
+  it("renews only the calling runner's own deliveries: another bot's (another org's) ids are left alone", async () => {
+    const other = await signup(t);
+    const db = t.deps.db;
+    const runnerToken = (orgId: string) =>
+      `npr_${orgId.slice(0, 8)}_${randomBytes(8).toString('hex')}`;
+    const makeBot = async (orgId: string, telegramId: number, token: string) =>
+      (
+        await db
+          .insert(bots)
+          .values({
+            orgId,
+            name: 'b',
+            telegramId,
+            tokenEncrypted: t.deps.secrets.encrypt(`${telegramId}:AAA`),
+            tokenHint: 'AAA',
+            runnerTokenHash: hashToken(token),
+          })
+          .returning()
+      )[0]!;
+    const mine = runnerToken(owner.orgId);
+    const theirs = runnerToken(other.orgId);
+    const bot = await makeBot(owner.orgId, 91_001, mine);
+    await makeBot(other.orgId, 91_002, theirs);
+    const [chat] = await db
+      .insert(chats)
+      .values({ orgId: owner.orgId, telegramChatId: -9100, type: 'group' })
+      .returning();
+    const [n] = await db
+      .insert(notifications)
+      .values({ orgId: owner.orgId, source: 'api', text: 'x', format: 'text' })
+      .returning();
+    const past = new Date(Date.now() - 60_000);
+    const [d] = await db
+      .insert(deliveries)
+      .values({
+        orgId: owner.orgId,
+        notificationId: n!.id,
+        chatId: chat!.id,
+        botId: bot.id,
+        status: 'sending',
+        leaseExpiresAt: past,
+      })
+      .returning();
+    const renew = (token: string, ids: unknown) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/internal/v1/deliveries/renew',
+        headers: { authorization: `Bearer ${token}` },
+        payload: { ids },
+      });
+    const leaseOf = async () =>
+      (await db.select().from(deliveries).where(eq(deliveries.id, d!.id)))[0]!.leaseExpiresAt!;
+
+    const foreign = await renew(theirs, [d!.id]);
+    expect(foreign.statusCode).toBe(200);
+    expect(foreign.json().renewed).toBe(0);
+    expect((await leaseOf()).getTime()).toBe(past.getTime());
+    expect((await renew('npr_nobody', [d!.id])).statusCode).toBe(401);
+    expect((await renew(mine, ['not-a-uuid'])).statusCode).toBe(400);
+
+    const own = await renew(mine, [d!.id]);
+    expect(own.json()).toEqual({ renewed: 1, leaseMs: 1000 });
+    expect((await leaseOf()).getTime()).toBeGreaterThan(Date.now());
+  });
 });

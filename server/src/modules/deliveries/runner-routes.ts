@@ -1,5 +1,4 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
-import type pg from 'pg';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppDeps } from '../../app.js';
@@ -8,6 +7,7 @@ import { notFound } from '../../errors.js';
 import { access, runnerOf } from '../../http/access.js';
 import { logRepository } from '../logs/repository.js';
 import { deliveriesChannel } from '../notifications/service.js';
+import { poolOf } from '../../db/client.js';
 import { NotifyWaker } from '../../db/notify-waker.js';
 import {
   deliveriesTotal,
@@ -134,7 +134,7 @@ export const deliveryRunnerRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
     const { db } = deps;
-    const pool = (db as typeof db & { $client: pg.Pool }).$client;
+    const pool = poolOf(db);
     const waker = new NotifyWaker(deps.config.databaseUrl, deliveriesChannel);
     app.addHook('preClose', () => waker.close());
 

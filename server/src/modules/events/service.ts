@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import type pg from 'pg';
-import type { Database, Executor } from '../../db/client.js';
+import { poolOf, type Database, type Executor } from '../../db/client.js';
 import { rowFromJson } from '../../db/json-rows.js';
 import { events, rules } from '../../db/schema.js';
 import {
@@ -76,6 +75,10 @@ export function ruleProblem(rule: Pick<typeof rules.$inferSelect, 'conditions'>)
   }
   return null;
 }
+/** What an event stores as its payload: the webhook's body, or the mail's parts. */
+const eventPayload = (input: IngestInput): Record<string, unknown> =>
+  input.payload ?? { to: input.to, text: input.text, headers: input.headers, body: input.body };
+
 // A broken rule is logged once an hour per revision, not once per event.
 const RULE_PROBLEM_LOG_INTERVAL_MS = 3_600_000;
 const ruleProblemLogged = new Map<string, number>();
@@ -91,12 +94,7 @@ export async function ingestEvent(
   inTx?: (tx: Executor) => Promise<void>,
 ) {
   return deps.db.transaction(async (tx) => {
-    const payload = input.payload ?? {
-      to: input.to,
-      text: input.text,
-      headers: input.headers,
-      body: input.body,
-    };
+    const payload = eventPayload(input);
     // One round trip: the event's INSERT, the earlier copy of the same mail (the statement's
     // snapshot does not see the new row) and the org's enabled rules.
     const inserted = sql`insert into events (org_id, source, mailbox_id, webhook_id, uid_validity,
@@ -269,7 +267,7 @@ export type MailRules = {
  * they were a few milliseconds before the mail's commit, as if it had come that much sooner.
  */
 export async function readMailRules(db: Database, orgId: string): Promise<MailRules> {
-  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const pool = poolOf(db);
   const { rows } = await pool.query<MailRules>({ ...mailRulesStatement, values: [orgId] });
   return rows[0]!;
 }
@@ -304,7 +302,7 @@ export async function ingestMailAlone(
   | { outcome: 'known' | 'lease_lost' | 'slow' }
 > {
   if (input.source !== 'mail' || input.error) return { outcome: 'slow' };
-  const pool = (db as Database & { $client: pg.Pool }).$client;
+  const pool = poolOf(db);
   const read = (await early) ?? (await readMailRules(db, orgId));
   const orgRules = read.rules.map((r) => rowFromJson(rules, r));
   if (orgRules.some((rule) => sourceMatches(rule, input) && ruleProblem(rule)))
@@ -337,12 +335,7 @@ export async function ingestMailAlone(
     );
   }
   const eventId = randomUUID();
-  const payload = input.payload ?? {
-    to: input.to,
-    text: input.text,
-    headers: input.headers,
-    body: input.body,
-  };
+  const payload = eventPayload(input);
   const uuids = (ids: string[]) => `{${ids.join(',')}}`;
   const {
     rows: [head],
