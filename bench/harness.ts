@@ -55,7 +55,14 @@ export async function startApiProcess(env: Record<string, string> = {}): Promise
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'server/src/main.ts', 'api'],
+    // BENCH_API_NODE_ARGS: extra node flags for the api, e.g. --cpu-prof to profile it
+    [
+      ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      '--import',
+      'tsx',
+      'server/src/main.ts',
+      'api',
+    ],
     {
       cwd: root,
       env: {

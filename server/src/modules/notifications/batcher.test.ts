@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { signup, type SignedUp } from '../../../test/factories.js';
-import { botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
+import { attachments, botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { createNotificationBatcher, type NotificationBatcher } from './batcher.js';
 import type { EnqueueInput } from './service.js';
@@ -198,6 +198,33 @@ describe('notification batcher (group commit)', () => {
     expect(rows.map((r) => r.text).sort()).toEqual(['fine a', 'fine b']);
     // Written one by one after the batch rolled back: two transactions.
     expect(new Set(await writtenBy(ok)).size).toBe(2);
+  });
+
+  it('writes a batch holding files in one transaction too: the files stored, its batch-mates beside them', async () => {
+    const [plain, withFile] = await Promise.all([
+      batcher.submit(owner.orgId, input('plain')),
+      batcher.submit(
+        owner.orgId,
+        input('with file', {
+          attachments: [
+            { filename: 'a.txt', contentType: 'text/plain', content: Buffer.from('hello') },
+          ],
+        }),
+      ),
+    ]);
+    const ids = [plain!.notification.id, withFile!.notification.id];
+    expect(new Set(await writtenBy(ids)).size).toBe(1);
+    const files = await t.deps.db
+      .select({ filename: attachments.filename, content: attachments.content })
+      .from(attachments)
+      .where(inArray(attachments.notificationId, ids));
+    expect(files).toEqual([{ filename: 'a.txt', content: Buffer.from('hello') }]);
+    const rows = await t.deps.db
+      .select({ notificationId: deliveries.notificationId })
+      .from(deliveries)
+      .where(inArray(deliveries.notificationId, ids))
+      .orderBy(deliveries.seq);
+    expect(rows.map((r) => r.notificationId)).toEqual(ids);
   });
 
   it('answers every waiting request before drain() resolves', async () => {
