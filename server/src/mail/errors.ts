@@ -138,3 +138,7 @@ export function serverText(text: unknown, max = 200): string {
     .trim()
     .slice(0, max);
 }
+
+/** The server refused the login (for OAuth2: the access token — worth one refresh). */
+export const isAuthFailure = (err: unknown) =>
+  err instanceof MailConnectError && err.code === 'auth';

@@ -12,7 +12,7 @@ let kit: DeliveryKit;
 beforeAll(async () => {
   t = await createTestApp();
   owner = await signup(t);
-  kit = await startDeliveryKit(t, owner.orgId, { chats: 2 });
+  kit = await startDeliveryKit(t, owner.orgId, { chats: 3 });
 }, 30_000);
 afterAll(async () => {
   await kit?.close();
@@ -33,7 +33,10 @@ async function sendAndSettle(chat: number, text: string) {
     payload: { text, chatIds: [kit.chatIds[chat]] },
   });
   expect(res.statusCode).toBe(202);
-  const id = res.json().deliveries[0].id as string;
+  return settled(res.json().deliveries[0].id as string);
+}
+
+async function settled(id: string) {
   for (const end = Date.now() + 30_000; ; ) {
     const [d] = await t.deps.db.select().from(deliveries).where(eq(deliveries.id, id));
     if (d!.status === 'sent' || d!.status === 'failed' || d!.status === 'dead') return d!;
@@ -84,5 +87,34 @@ describe('a split delivery that fails partway', () => {
     // Part 2 reached Telegram before the connection dropped: it is the one sent twice.
     expect(got).toEqual([parts[0], parts[1], parts[1], parts[2]]);
     expect(d.telegramMessageIds).toHaveLength(3);
+  });
+
+  it('a manual retry of a delivery that failed on part 2 sends parts 2 and 3, not part 1 again', async () => {
+    const chat = kit.telegramChatIds[2]!;
+    kit.fake.failNext({
+      method: 'sendMessage',
+      chatId: chat,
+      after: 1,
+      fault: { type: 'http', status: 400, description: 'Bad Request: something Telegram refuses' },
+    });
+    const failed = await sendAndSettle(2, longText('C'));
+    expect(failed.status).toBe('failed');
+    const first = kit.fake.messages({ chatId: chat });
+    expect(first).toHaveLength(1);
+    // The part Telegram took is on record with the failure.
+    expect(failed.telegramMessageIds).toEqual([first[0]!.message_id]);
+
+    const retry = await t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${owner.orgId}/deliveries/${failed.id}/retry`,
+      token: owner.token,
+    });
+    expect(retry.statusCode).toBe(200);
+    const d = await settled(failed.id);
+    expect(d.status).toBe('sent');
+    const got = kit.fake.messages({ chatId: chat });
+    expect(got).toHaveLength(3);
+    expect(got.map((m) => m.plainText).join('\n')).toBe(longText('C'));
+    expect(d.telegramMessageIds).toEqual(got.map((m) => m.message_id));
   });
 });

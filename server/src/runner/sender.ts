@@ -33,8 +33,8 @@ export type DeliveryResult = (
   | { outcome: 'sent'; messageIds: number[] }
   | { outcome: 'retry'; error: string; retryAfterMs?: number; messageIds?: number[] }
   | { outcome: 'migrated'; newChatId: number; messageIds?: number[] }
-  | { outcome: 'chat_gone'; reason: string }
-  | { outcome: 'failed'; error: string }
+  | { outcome: 'chat_gone'; reason: string; messageIds?: number[] }
+  | { outcome: 'failed'; error: string; messageIds?: number[] }
   | { outcome: 'unknown'; error: string; messageIds?: number[] }
   /** Not attempted: handed back because an earlier delivery to the chat must go first. */
   | { outcome: 'released' }
@@ -200,10 +200,12 @@ export function startDeliveryLoop(opts: {
     // A runner without a file client (an older wiring) still sends the text, with the files named.
     const steps = planSteps(d, !!opts.internalApi.attachment);
     const done = (r: DeliveryResult): DeliveryResult => ({ ...r, telemetry });
-    /** A result that goes again later, with the parts sent so far. */
-    const later = (
-      r: Extract<DeliveryResult, { outcome: 'retry' | 'unknown' | 'migrated' }>,
-    ): DeliveryResult => done(messageIds.length ? { ...r, messageIds: [...messageIds] } : r);
+    /**
+     * A result with the parts sent so far: a later attempt — automatic, by another bot, or a
+     * manual retry of a failed delivery — resumes after them instead of sending them again.
+     */
+    const later = (r: Exclude<DeliveryResult, { outcome: 'sent' | 'released' }>): DeliveryResult =>
+      done(messageIds.length ? { ...r, messageIds: [...messageIds] } : r);
     for (let i = messageIds.length; i < steps.length; i++) {
       const step = steps[i]!;
       const r = await call(d, step, plain, telemetry);
@@ -214,7 +216,7 @@ export function startDeliveryLoop(opts: {
       switch (r.kind) {
         case 'unparseable':
           // Telegram still refuses the markup: the rest of this delivery goes as plain text.
-          if (plain) return done({ outcome: 'failed', error: r.description });
+          if (plain) return later({ outcome: 'failed', error: r.description });
           plain = true;
           i--;
           continue;
@@ -228,18 +230,18 @@ export function startDeliveryLoop(opts: {
             i--;
             continue;
           }
-          return done({ outcome: 'failed', error: r.description });
+          return later({ outcome: 'failed', error: r.description });
         case 'migrated':
           return later({ outcome: 'migrated', newChatId: r.newChatId });
         case 'chat_gone':
-          return done({ outcome: 'chat_gone', reason: r.description });
+          return later({ outcome: 'chat_gone', reason: r.description });
         case 'transient':
           return later({ outcome: 'retry', error: r.description });
         case 'unknown':
           // The request may have reached Telegram: the outcome is unknown.
           return later({ outcome: 'unknown', error: r.description });
         default:
-          return done({ outcome: 'failed', error: r.description });
+          return later({ outcome: 'failed', error: r.description });
       }
     }
     if (!messageIds.length) return done({ outcome: 'failed', error: 'nothing to send' });

@@ -138,6 +138,47 @@ describe('OAuth2 (XOAUTH2 / OAUTHBEARER)', () => {
     await t.deps.db.delete(mailboxes).where(eq(mailboxes.id, mb.id));
   });
 
+  it("the mailbox's test connection refreshes a token the server refuses, once, and reports a revoked grant", async () => {
+    provider.grant('refresh-t');
+    const mb = await oauthMailbox({
+      tokenUrl: provider.tokenUrl,
+      clientId: 'np-client',
+      refreshToken: 'refresh-t',
+      accessToken: 'never-issued-test',
+      expiresAt: Date.now() + 3600_000,
+    });
+    const test = () =>
+      t.request({
+        method: 'POST',
+        url: `/api/v1/orgs/${owner.orgId}/mailboxes/${mb.id}/test`,
+        token: owner.token,
+      });
+    const before = provider.refreshes.length;
+    const ok = await test();
+    expect(ok.json()).toEqual({ ok: true });
+    expect(provider.refreshes.length).toBe(before + 1);
+    // the refreshed token was stored: the next test uses it without refreshing
+    expect((await test()).json()).toEqual({ ok: true });
+    expect(provider.refreshes.length).toBe(before + 1);
+
+    await t.deps.db
+      .update(mailboxes)
+      .set({
+        secretEncrypted: sealOAuth2Secret(t.deps.secrets, {
+          tokenUrl: provider.tokenUrl,
+          clientId: 'np-client',
+          refreshToken: 'revoked',
+          accessToken: 'never-issued-test-2',
+          expiresAt: Date.now() + 3600_000,
+        }),
+      })
+      .where(eq(mailboxes.id, mb.id));
+    const refused = (await test()).json() as { ok: boolean; error: string };
+    expect(refused.ok).toBe(false);
+    expect(refused.error).toMatch(/invalid_grant: Token revoked/);
+    await t.deps.db.delete(mailboxes).where(eq(mailboxes.id, mb.id));
+  });
+
   it('the worker logs in to Dovecot with a refreshed token, refreshes again when the server refuses the current one, and mail flows', async () => {
     provider.grant('refresh-w');
     const mb = await oauthMailbox({

@@ -5,7 +5,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import { mailboxes } from '../db/schema.js';
-import { MailConnectError } from '../mail/errors.js';
+import { isAuthFailure, MailConnectError } from '../mail/errors.js';
 import type { ImapSession } from '../mail/imap.js';
 import { logRepository } from '../modules/logs/repository.js';
 import { catchUpImap, openMailboxSession, type SyncDeps } from './imap-sync.js';
@@ -87,8 +87,6 @@ function statusKeeper(deps: WatcherDeps, mb: Mailbox) {
     },
   };
 }
-
-const isAuthFailure = (err: unknown) => err instanceof MailConnectError && err.code === 'auth';
 
 function runLoop(
   deps: WatcherDeps,

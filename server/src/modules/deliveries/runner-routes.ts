@@ -50,7 +50,7 @@ const telemetry = z
     sendLatencyMs: z.array(z.number().min(0).max(3_600_000)).max(1_000),
   })
   .optional();
-/** Parts sent before a failure, in order: the next attempt resumes after them. */
+/** Parts sent before a failure, in order: the next attempt (a manual retry too) resumes after them. */
 const progress = z.array(z.number()).max(10_000).optional();
 const result = z.discriminatedUnion('outcome', [
   z.object({ outcome: z.literal('sent'), messageIds: z.array(z.number()), telemetry }),
@@ -67,8 +67,13 @@ const result = z.discriminatedUnion('outcome', [
     messageIds: progress,
     telemetry,
   }),
-  z.object({ outcome: z.literal('chat_gone'), reason: z.string(), telemetry }),
-  z.object({ outcome: z.literal('failed'), error: z.string(), telemetry }),
+  z.object({
+    outcome: z.literal('chat_gone'),
+    reason: z.string(),
+    messageIds: progress,
+    telemetry,
+  }),
+  z.object({ outcome: z.literal('failed'), error: z.string(), messageIds: progress, telemetry }),
   z.object({
     outcome: z.literal('unknown'),
     error: z.string(),

@@ -6,6 +6,7 @@ import { mailboxes, pop3SeenUids } from '../../db/schema.js';
 import { badRequest, notFound } from '../../errors.js';
 import { access, actorOf, orgOf } from '../../http/access.js';
 import { isoDate, nullableIsoDate, orgParams, sortedListQuery } from '../../http/list.js';
+import { isAuthFailure } from '../../mail/errors.js';
 import { assertPublicMailHost } from '../../mail/host-guard.js';
 import { openImapSession } from '../../mail/imap.js';
 import { openPop3Session } from '../../mail/pop3.js';
@@ -273,7 +274,7 @@ export const mailboxRoutes =
             ),
           );
         if (!row) throw notFound('Mailbox');
-        try {
+        const login = async (forceRefresh: boolean) => {
           const checked = await assertPublicMailHost(row.host, {
             allowPrivate: deps.config.mailAllowPrivateHosts,
           });
@@ -286,12 +287,22 @@ export const mailboxRoutes =
             ...(await mailCredentials(
               { db, secrets: deps.secrets, allowPrivateHosts: deps.config.mailAllowPrivateHosts },
               row,
+              { forceRefresh },
             )),
             connectTimeoutMs: 15_000,
           };
           if (row.protocol === 'imap')
             await (await openImapSession({ ...settings, folder: row.folder })).close();
           else await (await openPop3Session(settings)).quit();
+        };
+        try {
+          try {
+            await login(false);
+          } catch (e) {
+            // As the worker does: a refused access token gets one refresh and one more try.
+            if (!(row.authType === 'oauth2' && isAuthFailure(e))) throw e;
+            await login(true);
+          }
           return { ok: true };
         } catch (e) {
           return { ok: false, error: (e as Error).message };
