@@ -274,9 +274,13 @@ export async function addBenchBot(
       runnerTokenHash: hashToken(runnerToken),
     })
     .returning();
-  /** The bot's runner as the supervisor starts it (its own process, the runners' V8 flags). */
+  /**
+   * The bot's runner as the supervisor starts it (its own process, the runners' V8 flags;
+   * BENCH_RUNNER_NODE_FLAGS replaces them, to compare).
+   */
+  const nodeFlags = process.env.BENCH_RUNNER_NODE_FLAGS?.split(' ').filter(Boolean);
   const startRunner = (internalApiUrl: string) =>
-    createProcessDriver({ stopGraceMs: 3_000 }).start({
+    createProcessDriver({ stopGraceMs: 3_000, ...(nodeFlags ? { nodeFlags } : {}) }).start({
       botId: bot!.id,
       env: {
         INTERNAL_API_URL: internalApiUrl,
