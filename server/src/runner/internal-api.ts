@@ -112,9 +112,8 @@ export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi
       ).deliveries,
     renew: async (ids: string[]) =>
       (await json('POST', '/deliveries/renew', { ids })) as { renewed: number; leaseMs: number },
-    report: async (id: string, result: DeliveryResult) => {
-      await json('POST', `/deliveries/${id}/result`, result);
-    },
+    report: async (id: string, result: DeliveryResult) =>
+      (await json('POST', `/deliveries/${id}/result`, result)) as { status: string },
     attachment: async (id: string) =>
       new Uint8Array((await call('GET', `/attachments/${id}`)).body),
   };

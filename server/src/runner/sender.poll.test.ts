@@ -79,3 +79,115 @@ it('hands a claimed batch to the Bot API client before it starts the next long p
     agent.destroy();
   }
 });
+
+/**
+ * An internal API whose report of `id` answers only after the claim has handed that delivery
+ * out again — what the api does when it re-queues a delivery and wakes the runner, whose long
+ * poll can answer before the report's own response arrives.
+ */
+function racingApi(first: ClaimedDelivery, again: ClaimedDelivery, answer: string) {
+  let claims = 0;
+  let handed = false;
+  let reclaimed: () => void = () => {};
+  const handedOut = new Promise<void>((r) => (reclaimed = r));
+  let release: () => void = () => {};
+  const reported: Array<[string, DeliveryResult['outcome']]> = [];
+  return {
+    reported,
+    release: () => release(),
+    api: {
+      claim: async () => {
+        if (++claims === 1) return [first];
+        if (reported.length && !handed) {
+          handed = true;
+          setImmediate(reclaimed);
+          return [again];
+        }
+        await new Promise<void>((r) => (release = r));
+        return [];
+      },
+      report: async (id: string, result: DeliveryResult) => {
+        reported.push([id, result.outcome]);
+        // The first report wakes the long poll, and answers once the claim had it again.
+        if (reported.length === 1) {
+          release();
+          await handedOut;
+          return { status: answer };
+        }
+        return { status: result.outcome === 'sent' ? 'sent' : 'queued' };
+      },
+    },
+  };
+}
+
+it('a delivery claimed again before its report answered (a migrated group) is sent once the report is done', async () => {
+  const tg = fake.addBot({});
+  const group = fake.addChat({ type: 'group', title: 'g', botTokens: [tg.token] });
+  const superId = fake.migrateGroupToSupergroup({ chatId: group.id });
+  const d: ClaimedDelivery = {
+    id: 'm1',
+    seq: 1,
+    telegramChatId: group.id,
+    chatType: 'group',
+    text: 'to the group',
+    silent: false,
+    disableLinkPreview: false,
+    attempts: 1,
+  };
+  const race = racingApi(d, { ...d, telegramChatId: superId, chatType: 'supergroup' }, 'queued');
+  const loop = startDeliveryLoop({
+    internalApi: race.api,
+    botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
+    log,
+  });
+  try {
+    await expect.poll(() => race.reported.length, { timeout: 5_000 }).toBe(2);
+    expect(race.reported).toEqual([
+      ['m1', 'migrated'],
+      ['m1', 'sent'],
+    ]);
+    expect(fake.messages({ chatId: superId }).map((m) => m.plainText)).toEqual(['to the group']);
+  } finally {
+    const stopping = loop.stop();
+    race.release();
+    await stopping;
+  }
+});
+
+it('a delivery claimed again while its report of sent was on its way (its lease ran out) is not sent twice', async () => {
+  const tg = fake.addBot({});
+  const chatId = fake.addChat({
+    id: fake.addUser({}).id,
+    type: 'private',
+    firstName: 'p',
+    botTokens: [tg.token],
+  }).id;
+  const d: ClaimedDelivery = {
+    id: 's1',
+    seq: 1,
+    telegramChatId: chatId,
+    chatType: 'private',
+    text: 'once',
+    silent: false,
+    disableLinkPreview: false,
+    attempts: 1,
+  };
+  const race = racingApi(d, { ...d, attempts: 2 }, 'sent');
+  const loop = startDeliveryLoop({
+    internalApi: race.api,
+    botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
+    log,
+  });
+  try {
+    await fake.waitForMessages(1, { token: tg.token });
+    await expect.poll(() => race.reported.length).toBe(1);
+    // The second claim has been answered and its turn is over: nothing more goes out.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(race.reported).toEqual([['s1', 'sent']]);
+    expect(fake.messages({ chatId }).map((m) => m.plainText)).toEqual(['once']);
+  } finally {
+    const stopping = loop.stop();
+    race.release();
+    await stopping;
+  }
+});

@@ -41,7 +41,8 @@ export type DeliveryResult = (
 ) & { telemetry?: SendTelemetry };
 export type InternalApi = {
   claim(limit: number, waitMs: number): Promise<ClaimedDelivery[]>;
-  report(id: string, result: DeliveryResult): Promise<void>;
+  /** Answers the delivery's status after the report (`queued`: it goes again), when it can. */
+  report(id: string, result: DeliveryResult): Promise<void | { status: string }>;
   /** The bytes of an attachment of a claimed delivery. */
   attachment?(id: string): Promise<Uint8Array>;
   /** Extends the leases of deliveries still held here; answers the lease's length. */
@@ -53,6 +54,13 @@ type Log = {
   warn: (...a: unknown[]) => void;
   error: (...a: unknown[]) => void;
 };
+
+/** A result the api queues again (unless its attempts are spent). */
+const goesAgain = (r: DeliveryResult) =>
+  r.outcome === 'retry' ||
+  r.outcome === 'unknown' ||
+  r.outcome === 'migrated' ||
+  r.outcome === 'released';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,6 +127,12 @@ export function startDeliveryLoop(opts: {
    * the lease — it must not be queued, and sent, a second time.
    */
   const held = new Set<string>();
+  /**
+   * Deliveries claimed again while their report was on its way: the api re-queues a migrated
+   * (or released) one and wakes this runner, whose long poll can answer before the report's own
+   * response arrives. Taken when the report is done, if the delivery goes again.
+   */
+  const reporting = new Map<string, ClaimedDelivery | undefined>();
   let stopped = false;
   let wake: (() => void) | undefined;
 
@@ -249,10 +263,30 @@ export function startDeliveryLoop(opts: {
   }
 
   async function report(d: ClaimedDelivery, result: DeliveryResult) {
-    await opts.internalApi
-      .report(d.id, result)
-      .catch((e) => opts.log.error({ err: e, deliveryId: d.id }, 'report failed'));
+    reporting.set(d.id, undefined);
+    let again = goesAgain(result);
+    try {
+      const answer = await opts.internalApi.report(d.id, result);
+      if (answer) again = answer.status === 'queued';
+    } catch (e) {
+      opts.log.error({ err: e, deliveryId: d.id }, 'report failed');
+    }
+    const claimedAgain = reporting.get(d.id);
+    reporting.delete(d.id);
     held.delete(d.id);
+    // Not taken if the report settled it (sent, failed, dead): a lease that ran out while it
+    // was being sent let the claim have it, and sending it again would be a duplicate.
+    if (claimedAgain && again) take(claimedAgain);
+  }
+
+  /** Queues a claimed delivery behind its chat's others (in seq order) and starts the chat. */
+  function take(d: ClaimedDelivery) {
+    held.add(d.id);
+    const q = queues.get(d.telegramChatId) ?? [];
+    queues.set(d.telegramChatId, q);
+    const at = q.findIndex((o) => o.seq > d.seq);
+    q.splice(at < 0 ? q.length : at, 0, d);
+    if (!running.has(d.telegramChatId)) void drain(d.telegramChatId);
   }
 
   async function drain(chatId: number) {
@@ -262,16 +296,12 @@ export function startDeliveryLoop(opts: {
       while (q.length && !stopped) {
         const d = q.shift()!;
         const result = await sendOne(d);
-        await report(d, result);
-        if (
-          result.outcome === 'retry' ||
-          result.outcome === 'unknown' ||
-          result.outcome === 'migrated'
-        ) {
-          // This one goes again later: the chat's later deliveries must not overtake it. They go
-          // back unattempted, and the api's claim holds them until this one is done.
+        // This one goes again: the chat's later deliveries must not overtake it. They go back
+        // unattempted first, while its lease still holds them at the api; a claim after its
+        // report can then have them all again, in order.
+        if (goesAgain(result))
           for (const later of q.splice(0)) await report(later, { outcome: 'released' });
-        }
+        await report(d, result);
       }
       // Stopping: what was claimed and not attempted goes back at once (not after the lease).
       for (const left of q.splice(0)) await report(left, { outcome: 'released' });
@@ -311,12 +341,8 @@ export function startDeliveryLoop(opts: {
         }
         const batch = await opts.internalApi.claim(opts.batch ?? 100, 5_000);
         for (const d of batch) {
-          if (held.has(d.id)) continue;
-          held.add(d.id);
-          const q = queues.get(d.telegramChatId) ?? [];
-          queues.set(d.telegramChatId, q);
-          q.push(d);
-          if (!running.has(d.telegramChatId)) void drain(d.telegramChatId);
+          if (reporting.has(d.id)) reporting.set(d.id, d);
+          else if (!held.has(d.id)) take(d);
         }
         // The batch's first sends reach the Bot API client in this turn's promise jobs; the next
         // long poll waits for the next turn, so building and writing it does not delay them.
