@@ -332,8 +332,11 @@ export const notifications = pgTable(
   (t) => [
     uniqueIndex('notifications_idempotency_key').on(t.orgId, t.idempotencyKey),
     index().on(t.orgId, t.createdAt),
-    // deleting an event sets its notifications' event_id null: without it, a scan per event
-    index().on(t.eventId),
+    // deleting an event sets its notifications' event_id null: without it, a scan per event.
+    // Partial: API and webhook notifications (no event) add no entry.
+    index()
+      .on(t.eventId)
+      .where(sql`${t.eventId} is not null`),
   ],
 );
 
@@ -364,7 +367,9 @@ export const deliveries = pgTable(
   {
     id: id(),
     seq: bigserial('seq', { mode: 'number' }).notNull(),
-    orgId: orgRef(),
+    // Always its notification's org, which it is deleted with (notification_id cascades): a
+    // foreign key of its own would only repeat that check on every accepted delivery.
+    orgId: uuid('org_id').notNull(),
     notificationId: uuid('notification_id')
       .notNull()
       .references(() => notifications.id, { onDelete: 'cascade' }),

@@ -262,4 +262,47 @@ describe('internal delivery API', () => {
       ['o3', 1],
     ]);
   });
+
+  it("deleting an organization deletes its deliveries (through their notifications), not another's", async () => {
+    const other = await signup(t);
+    const [chat] = await t.deps.db
+      .insert(chats)
+      .values({ orgId: other.orgId, telegramChatId: -999, type: 'group', title: 'o' })
+      .returning();
+    const [bot] = await t.deps.db
+      .insert(bots)
+      .values({
+        orgId: other.orgId,
+        name: 'o',
+        telegramId: 1999,
+        tokenEncrypted: t.deps.secrets.encrypt('1999:AAA'),
+        tokenHint: 'AAA',
+        status: 'running',
+      })
+      .returning();
+    await t.deps.db
+      .insert(botChats)
+      .values({ orgId: other.orgId, botId: bot!.id, chatId: chat!.id });
+    const accepted = await t.request({
+      method: 'POST',
+      url: `/api/v1/orgs/${other.orgId}/notifications`,
+      token: other.token,
+      payload: { text: 'goes with its org', chatIds: [chat!.id] },
+    });
+    expect(accepted.statusCode).toBe(202);
+    expect((await post({ text: 'stays', chatIds: [chatIds[0]] })).statusCode).toBe(202);
+    const count = async (orgId: string) =>
+      (await t.deps.db.select().from(deliveries).where(eq(deliveries.orgId, orgId))).length;
+    const mine = await count(owner.orgId);
+    expect(await count(other.orgId)).toBe(1);
+
+    const deleted = await t.request({
+      method: 'DELETE',
+      url: `/api/v1/orgs/${other.orgId}`,
+      token: other.token,
+    });
+    expect(deleted.statusCode).toBe(204);
+    expect(await count(other.orgId)).toBe(0);
+    expect(await count(owner.orgId)).toBe(mine);
+  });
 });
