@@ -26,6 +26,7 @@ import {
 import { loadMe } from '../providers/authProvider';
 import { DEFAULT_ICONS, ICONS, ICON_NAMES } from '../components/icons';
 import { useCan } from '../components/useCan';
+import { TransferCard } from './transfer';
 
 const COLOR = /^#[0-9a-f]{6}$/i;
 
@@ -326,6 +327,9 @@ export function SettingsPage() {
       <Typography variant="caption" color="text.secondary" sx={{ display: 'block', mt: 1 }}>
         {translate('np.settings.stored_per_org')}
       </Typography>
+      <Box sx={{ mt: 3 }}>
+        <TransferCard />
+      </Box>
     </Box>
   );
 }

@@ -1,0 +1,247 @@
+/**
+ * Backup and move: download the organization's configuration (bots, chats, mailboxes, webhooks,
+ * rules, members, settings) as a JSON file, with its secrets sealed by a passphrase if the owner
+ * wants them, and import such a file back: matched by natural keys, nothing doubled or deleted.
+ * Admins may download without secrets; with secrets and import are the owner's (the server
+ * enforces both).
+ */
+import { useRef, useState } from 'react';
+import {
+  Alert,
+  Button,
+  Card,
+  CardContent,
+  CardHeader,
+  Grid,
+  Stack,
+  Table,
+  TableBody,
+  TableCell,
+  TableHead,
+  TableRow,
+  TextField,
+  Typography,
+} from '@mui/material';
+import { useNotify, usePermissions, useRefresh, useTranslate } from 'react-admin';
+import { api } from '../providers/http';
+import { orgStore, useCurrentOrg } from '../providers/orgSettings';
+import { atLeast } from '../providers/roles';
+import { session } from '../providers/session';
+
+/** The server's least passphrase length (transfer/service.ts). */
+const MIN_PASSPHRASE = 8;
+
+type Counts = { created: number; updated: number; unchanged: number };
+export type ImportResult = {
+  orgId: string;
+  summary: { organization: 'created' | 'updated' | 'unchanged' } & Record<
+    'members' | 'bots' | 'chats' | 'mailboxes' | 'webhooks' | 'rules',
+    Counts
+  >;
+  warnings: string[];
+  temporaryPasswords: { email: string; password: string }[];
+};
+const SECTIONS = ['members', 'bots', 'chats', 'mailboxes', 'webhooks', 'rules'] as const;
+
+/** The file name the server also suggests: notifypro-<org>-<date>.json. */
+export const exportFileName = (orgName: string, now = new Date()) =>
+  `notifypro-${orgName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60) || 'org'}-${now.toISOString().slice(0, 10)}.json`;
+
+function saveJson(doc: unknown, filename: string) {
+  const url = URL.createObjectURL(
+    new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }),
+  );
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function TransferCard() {
+  const translate = useTranslate();
+  const notify = useNotify();
+  const refresh = useRefresh();
+  const org = useCurrentOrg();
+  const { permissions } = usePermissions();
+  const owner = atLeast(permissions, 'owner');
+  const [exportPassphrase, setExportPassphrase] = useState('');
+  const [importPassphrase, setImportPassphrase] = useState('');
+  const [file, setFile] = useState<File | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<ImportResult | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
+  if (!atLeast(permissions, 'admin')) return null;
+
+  const orgPath = () => `/orgs/${encodeURIComponent(session.getOrgId() ?? '')}`;
+  const run = async (work: () => Promise<void>) => {
+    setBusy(true);
+    try {
+      await work();
+    } catch (err) {
+      notify((err as Error).message, { type: 'error' });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const download = (withSecrets: boolean) =>
+    run(async () => {
+      const doc = withSecrets
+        ? await api(`${orgPath()}/export`, {
+            method: 'POST',
+            body: { passphrase: exportPassphrase },
+          })
+        : await api(`${orgPath()}/export`);
+      saveJson(doc, exportFileName(org?.name ?? 'org'));
+      notify('np.transfer.downloaded', { type: 'success' });
+    });
+
+  const upload = () =>
+    run(async () => {
+      if (!file) return;
+      let document: unknown;
+      try {
+        document = JSON.parse(await file.text());
+      } catch {
+        notify('np.transfer.not_json', { type: 'error' });
+        return;
+      }
+      const answer = await api<ImportResult>(`${orgPath()}/import`, {
+        method: 'POST',
+        body: { document, ...(importPassphrase ? { passphrase: importPassphrase } : {}) },
+      });
+      setResult(answer);
+      setFile(null);
+      if (fileInput.current) fileInput.current.value = '';
+      notify('np.transfer.imported', { type: 'success' });
+      // The organization's name and UI settings may have come with the file.
+      void orgStore.load();
+      refresh();
+    });
+
+  const shortPassphrase = (p: string) => p.length > 0 && p.length < MIN_PASSPHRASE;
+  return (
+    <Card data-testid="transfer">
+      <CardHeader
+        title={translate('np.transfer.title')}
+        subheader={translate('np.transfer.help')}
+      />
+      <CardContent>
+        <Grid container spacing={3}>
+          <Grid size={{ xs: 12, md: 6 }}>
+            <Stack spacing={2}>
+              <Typography variant="subtitle2">{translate('np.transfer.export')}</Typography>
+              <Button variant="outlined" disabled={busy} onClick={() => void download(false)}>
+                {translate('np.transfer.download')}
+              </Button>
+              {owner ? (
+                <>
+                  <TextField
+                    type="password"
+                    label={translate('np.transfer.export_passphrase')}
+                    value={exportPassphrase}
+                    onChange={(e) => setExportPassphrase(e.target.value)}
+                    error={shortPassphrase(exportPassphrase)}
+                    helperText={translate('np.transfer.passphrase_help', {
+                      min: MIN_PASSPHRASE,
+                    })}
+                    autoComplete="new-password"
+                  />
+                  <Button
+                    variant="outlined"
+                    disabled={busy || exportPassphrase.length < MIN_PASSPHRASE}
+                    onClick={() => void download(true)}
+                  >
+                    {translate('np.transfer.download_secrets')}
+                  </Button>
+                </>
+              ) : null}
+            </Stack>
+          </Grid>
+          {owner ? (
+            <Grid size={{ xs: 12, md: 6 }}>
+              <Stack spacing={2}>
+                <Typography variant="subtitle2">{translate('np.transfer.import')}</Typography>
+                <Button variant="outlined" component="label" disabled={busy}>
+                  {file ? file.name : translate('np.transfer.choose_file')}
+                  <input
+                    ref={fileInput}
+                    hidden
+                    type="file"
+                    accept="application/json,.json"
+                    data-testid="transfer-file"
+                    onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+                  />
+                </Button>
+                <TextField
+                  type="password"
+                  label={translate('np.transfer.import_passphrase')}
+                  value={importPassphrase}
+                  onChange={(e) => setImportPassphrase(e.target.value)}
+                  helperText={translate('np.transfer.import_passphrase_help')}
+                  autoComplete="off"
+                />
+                <Button variant="contained" disabled={busy || !file} onClick={() => void upload()}>
+                  {translate('np.transfer.import_action')}
+                </Button>
+              </Stack>
+            </Grid>
+          ) : null}
+        </Grid>
+        {result ? <ImportSummary result={result} /> : null}
+      </CardContent>
+    </Card>
+  );
+}
+
+/** What an import did, per section, with its warnings and the passwords of new accounts. */
+function ImportSummary({ result }: { result: ImportResult }) {
+  const translate = useTranslate();
+  return (
+    <Stack spacing={2} sx={{ mt: 3 }} data-testid="import-summary">
+      <Typography variant="subtitle2">
+        {translate('np.transfer.summary', {
+          organization: translate(`np.transfer.org_${result.summary.organization}`),
+        })}
+      </Typography>
+      <Table size="small">
+        <TableHead>
+          <TableRow>
+            <TableCell />
+            <TableCell align="right">{translate('np.transfer.created')}</TableCell>
+            <TableCell align="right">{translate('np.transfer.updated')}</TableCell>
+            <TableCell align="right">{translate('np.transfer.unchanged')}</TableCell>
+          </TableRow>
+        </TableHead>
+        <TableBody>
+          {SECTIONS.map((s) => (
+            <TableRow key={s}>
+              <TableCell>{translate(`resources.${s}.name`, { smart_count: 2 })}</TableCell>
+              <TableCell align="right">{result.summary[s].created}</TableCell>
+              <TableCell align="right">{result.summary[s].updated}</TableCell>
+              <TableCell align="right">{result.summary[s].unchanged}</TableCell>
+            </TableRow>
+          ))}
+        </TableBody>
+      </Table>
+      {result.warnings.map((w) => (
+        <Alert key={w} severity="warning">
+          {w}
+        </Alert>
+      ))}
+      {result.temporaryPasswords.length ? (
+        <Alert severity="info">
+          <Typography variant="body2" sx={{ mb: 1 }}>
+            {translate('np.transfer.temporary_passwords')}
+          </Typography>
+          {result.temporaryPasswords.map((p) => (
+            <Typography key={p.email} variant="body2" sx={{ fontFamily: 'monospace' }}>
+              {p.email}: {p.password}
+            </Typography>
+          ))}
+        </Alert>
+      ) : null}
+    </Stack>
+  );
+}
