@@ -8,6 +8,16 @@ export class RunnerSupersededError extends Error {
   }
 }
 
+/** The api answered with an error status (a 5xx may pass; a 4xx will not). */
+export class InternalApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export type RunnerBot = {
   botId: string;
   name: string;
@@ -68,7 +78,10 @@ export function createRunnerApi(baseUrl: string, runnerToken: string): RunnerApi
     });
     if (res.status === 401) throw new RunnerSupersededError();
     if (res.status < 200 || res.status >= 300)
-      throw new Error(`internal API ${path}: ${res.status} ${res.body.toString('utf8')}`);
+      throw new InternalApiError(
+        res.status,
+        `internal API ${path}: ${res.status} ${res.body.toString('utf8')}`,
+      );
     return res;
   };
   const json = async (

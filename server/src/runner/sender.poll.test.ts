@@ -2,6 +2,7 @@ import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Api } from 'grammy';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { InternalApiError } from './internal-api.js';
 import { startDeliveryLoop, type ClaimedDelivery, type DeliveryResult } from './sender.js';
 
 let fake: FakeTelegram;
@@ -188,6 +189,66 @@ it('a delivery claimed again while its report of sent was on its way (its lease 
   } finally {
     const stopping = loop.stop();
     race.release();
+    await stopping;
+  }
+});
+
+it('a report the api did not take (unreachable, 5xx) is retried until it is; a 4xx is not', async () => {
+  const tg = fake.addBot({});
+  const chatId = fake.addChat({
+    id: fake.addUser({}).id,
+    type: 'private',
+    firstName: 'p',
+    botTokens: [tg.token],
+  }).id;
+  const claimed = (id: string, seq: number): ClaimedDelivery => ({
+    id,
+    seq,
+    telegramChatId: chatId,
+    chatType: 'private',
+    text: `text of ${id}`,
+    silent: false,
+    disableLinkPreview: false,
+    attempts: 1,
+  });
+  const calls: string[] = [];
+  let claims = 0;
+  let release: () => void = () => {};
+  const loop = startDeliveryLoop({
+    internalApi: {
+      claim: async () => {
+        claims++;
+        if (claims === 1) return [claimed('away', 1), claimed('gone', 2)];
+        // The api is back: its lease ran out meanwhile, and the claim hands it out again.
+        if (claims === 2) return [{ ...claimed('away', 1), attempts: 2 }];
+        await new Promise<void>((r) => (release = r));
+        return [];
+      },
+      report: async (id, result) => {
+        calls.push(`${id} ${result.outcome}`);
+        const tries = calls.filter((c) => c.startsWith(id)).length;
+        if (id === 'away' && tries === 1)
+          throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        if (id === 'away' && tries === 2) throw new InternalApiError(503, 'restarting');
+        if (id === 'gone') throw new InternalApiError(404, 'Delivery not found');
+        return { status: result.outcome === 'sent' ? 'sent' : 'queued' };
+      },
+    },
+    botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
+    log,
+  });
+  try {
+    await expect.poll(() => calls.length, { timeout: 5_000 }).toBe(4);
+    // The claim that had it again while its report was retried sends nothing more.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls).toEqual(['away sent', 'away sent', 'away sent', 'gone sent']);
+    expect(fake.messages({ chatId }).map((m) => m.plainText)).toEqual([
+      'text of away',
+      'text of gone',
+    ]);
+  } finally {
+    const stopping = loop.stop();
+    release();
     await stopping;
   }
 });

@@ -266,6 +266,12 @@ export const deliveryRunnerRoutes =
             .where(and(eq(deliveries.id, request.params.id), eq(deliveries.botId, botId)))
             .for('update');
           if (!d) throw notFound('Delivery');
+          // A report is of the attempt holding the lease (`sending`). A repeat — the runner
+          // retries one whose answer it did not get — or a late one changes nothing and is
+          // answered with the status as it is; except `sent` for a delivery queued again, which
+          // is what Telegram has: taking it keeps the message from going twice.
+          if (d.status !== 'sending' && !(d.status === 'queued' && r.outcome === 'sent'))
+            return { status: d.status, repeated: true };
           createdAt = d.createdAt;
           source = d.source;
           const now = new Date();
@@ -402,6 +408,7 @@ export const deliveryRunnerRoutes =
           }
           return status;
         });
+        if ('repeated' in outcome) return { status: outcome.status };
         recordResult(r, outcome.status, retried, createdAt, source);
         return outcome;
       },
