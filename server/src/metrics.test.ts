@@ -4,9 +4,9 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../test/delivery-kit.js';
-import { signup, type SignedUp } from '../test/factories.js';
+import { insertBot, signup, type SignedUp } from '../test/factories.js';
 import { connectDatabase } from './db/client.js';
-import { bots, deliveries, mailboxes } from './db/schema.js';
+import { deliveries, mailboxes } from './db/schema.js';
 import { createLogger } from './logger.js';
 import { deliveriesTotal, telegram429Total } from './metrics.js';
 import { ingestEvent } from './modules/events/service.js';
@@ -166,17 +166,7 @@ describe('metrics after a known flow', () => {
 
   it('reads queue depth, the oldest queued age, bots and mailboxes by status from PostgreSQL', async () => {
     // a bot no runner serves: what is queued for it stays queued
-    const [idle] = await t.deps.db
-      .insert(bots)
-      .values({
-        orgId: owner.orgId,
-        name: 'idle',
-        telegramId: 777_001,
-        tokenEncrypted: t.deps.secrets.encrypt('777001:x'),
-        tokenHint: 'x',
-        status: 'error',
-      })
-      .returning();
+    const idle = await insertBot(t, owner.orgId, { name: 'idle', status: 'error' });
     const queued = await t.deps.db.transaction((tx) =>
       enqueueNotification(tx, owner.orgId, {
         source: 'api',

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Api } from 'grammy';
-import { hashToken } from '../src/crypto/secrets.js';
-import { botChats, bots, chats, rules } from '../src/db/schema.js';
+import { rules } from '../src/db/schema.js';
 import { createRunnerApi } from '../src/runner/internal-api.js';
 import { startDeliveryLoop } from '../src/runner/sender.js';
 import type { TestApp } from './app.js';
+import { insertBot, insertChats } from './factories.js';
 import { startFakeTelegram, type FakeTelegram } from './fake-telegram/server.js';
 
 export type DeliveryKit = {
@@ -38,19 +38,13 @@ export async function startDeliveryKit(
   const fake = await startFakeTelegram({ port: 0 });
   const runnerToken = `npr_kit_${randomBytes(12).toString('hex')}`;
   const tg = fake.addBot({});
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId,
-      name: 'kit bot',
-      telegramId: tg.id,
-      tokenEncrypted: t.deps.secrets.encrypt(tg.token),
-      tokenHint: 'kit',
-      status: 'running',
-      runnerTokenHash: hashToken(runnerToken),
-    })
-    .returning();
-  const chatIds: string[] = [];
+  const bot = await insertBot(t, orgId, {
+    name: 'kit bot',
+    telegramId: tg.id,
+    token: tg.token,
+    tokenHint: 'kit',
+    runnerToken,
+  });
   const telegramChatIds: number[] = [];
   for (let i = 0; i < (options.chats ?? 1); i++) {
     const user = fake.addUser({});
@@ -60,14 +54,16 @@ export async function startDeliveryKit(
       firstName: `kit${i}`,
       botTokens: [tg.token],
     });
-    const [row] = await t.deps.db
-      .insert(chats)
-      .values({ orgId, telegramChatId: chat.id, type: 'private' })
-      .returning();
-    await t.deps.db.insert(botChats).values({ orgId, botId: bot!.id, chatId: row!.id });
-    chatIds.push(row!.id);
     telegramChatIds.push(chat.id);
   }
+  const chatIds = (
+    await insertChats(
+      t,
+      orgId,
+      telegramChatIds.map((telegramChatId) => ({ telegramChatId, type: 'private' as const })),
+      { botIds: [bot.id] },
+    )
+  ).map((c) => c.id);
   const address = t.app.server.listening
     ? `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`
     : await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -80,7 +76,7 @@ export async function startDeliveryKit(
   });
   return {
     fake,
-    botId: bot!.id,
+    botId: bot.id,
     chatIds,
     telegramChatIds,
     async addRule({ chat = 0, match, template = '{{subject}}' } = {}) {

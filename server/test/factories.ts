@@ -1,8 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import type { Role } from '../src/db/schema.js';
+import { randomBytes, randomInt } from 'node:crypto';
+import { hashToken } from '../src/crypto/secrets.js';
+import { botChats, bots, chats, type Role } from '../src/db/schema.js';
 import type { TestApp } from './app.js';
 
 const unique = () => randomBytes(4).toString('hex');
+/** Telegram ids no two factory rows of one test file share (random start, then counting up). */
+let telegramIds = randomInt(1_000_000_000, 2_000_000_000);
 
 export type SignedUp = {
   token: string;
@@ -79,4 +82,80 @@ export async function createApiKey(
   if (res.statusCode !== 201)
     throw new Error(`create api key failed: ${res.statusCode} ${res.body}`);
   return res.json();
+}
+
+export type BotRow = typeof bots.$inferSelect;
+export type ChatRow = typeof chats.$inferSelect;
+type Db = Pick<TestApp, 'deps'>;
+
+/** Inserts a bot row (status 'running', a unique Telegram id, `token` encrypted; `runnerToken` → its hash). */
+export async function insertBot(
+  t: Db,
+  orgId: string,
+  {
+    token,
+    runnerToken,
+    ...overrides
+  }: Partial<Omit<typeof bots.$inferInsert, 'orgId'>> & {
+    token?: string;
+    runnerToken?: string;
+  } = {},
+): Promise<BotRow> {
+  const telegramId = overrides.telegramId ?? telegramIds++;
+  const plain = token ?? `${telegramId}:AAA`;
+  const [bot] = await t.deps.db
+    .insert(bots)
+    .values({
+      orgId,
+      name: 'bot',
+      telegramId,
+      tokenEncrypted: t.deps.secrets.encrypt(plain),
+      tokenHint: plain.slice(-3),
+      status: 'running',
+      ...(runnerToken ? { runnerTokenHash: hashToken(runnerToken) } : {}),
+      ...overrides,
+    })
+    .returning();
+  return bot!;
+}
+
+/** Links a bot to chats (bot_chats rows, active). */
+export async function linkBotChats(
+  t: Db,
+  orgId: string,
+  botId: string,
+  chatIds: string[],
+): Promise<void> {
+  if (chatIds.length)
+    await t.deps.db.insert(botChats).values(chatIds.map((chatId) => ({ orgId, botId, chatId })));
+}
+
+/** Inserts `count` group chats (or one chat per spec, group unless its type says otherwise) with unique Telegram ids, linked to `botIds`; returns the rows in order. */
+export async function insertChats(
+  t: Db,
+  orgId: string,
+  specs: number | Array<Partial<Omit<typeof chats.$inferInsert, 'orgId'>>>,
+  { botIds = [] }: { botIds?: string[] } = {},
+): Promise<ChatRow[]> {
+  const list = typeof specs === 'number' ? Array.from({ length: specs }, () => ({})) : specs;
+  if (!list.length) return [];
+  const rows = await t.deps.db
+    .insert(chats)
+    .values(
+      list.map((spec) => ({
+        orgId,
+        type: 'group' as const,
+        telegramChatId: -telegramIds++,
+        ...spec,
+      })),
+    )
+    .returning();
+  for (const botId of botIds)
+    await linkBotChats(
+      t,
+      orgId,
+      botId,
+      rows.map((r) => r.id),
+    );
+  return rows;
 }

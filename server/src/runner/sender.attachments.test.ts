@@ -3,9 +3,8 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../../test/delivery-kit.js';
-import { signup, type SignedUp } from '../../test/factories.js';
-import { hashToken } from '../crypto/secrets.js';
-import { attachments, bots, deliveries, rules } from '../db/schema.js';
+import { insertBot, signup, type SignedUp } from '../../test/factories.js';
+import { attachments, deliveries, rules } from '../db/schema.js';
 import { ingestEvent } from '../modules/events/service.js';
 import { mailEventInput } from '../worker/mail-event.js';
 
@@ -194,14 +193,7 @@ describe('attachments', () => {
 
   it('gives a runner only the files of its own deliveries', async () => {
     const otherToken = `npr_other_${randomBytes(8).toString('hex')}`;
-    await t.deps.db.insert(bots).values({
-      orgId: owner.orgId,
-      name: 'other',
-      telegramId: 424242,
-      tokenEncrypted: t.deps.secrets.encrypt('1:x'),
-      tokenHint: 'x',
-      runnerTokenHash: hashToken(otherToken),
-    });
+    await insertBot(t, owner.orgId, { name: 'other', runnerToken: otherToken, status: 'stopped' });
     const [file] = await t.deps.db.select().from(attachments).limit(1);
     const get = (id: string, token: string) =>
       t.app.inject({

@@ -2,9 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
 import { Api } from 'grammy';
 import { createTestApp, type TestApp } from '../../test/app.js';
-import { signup, type SignedUp } from '../../test/factories.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
-import { hashToken } from '../crypto/secrets.js';
 import { botChats, bots, chats, deliveries } from '../db/schema.js';
 import { createRunnerApi } from './internal-api.js';
 import { startDeliveryLoop } from './sender.js';
@@ -23,18 +22,7 @@ beforeAll(async () => {
   fake = await startFakeTelegram({ port: 0 });
   owner = await signup(t);
   const tg = fake.addBot({});
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId: owner.orgId,
-      name: 'b',
-      telegramId: tg.id,
-      tokenEncrypted: t.deps.secrets.encrypt(tg.token),
-      tokenHint: 'x',
-      status: 'running',
-      runnerTokenHash: hashToken(runnerToken),
-    })
-    .returning();
+  const bot = await insertBot(t, owner.orgId, { telegramId: tg.id, token: tg.token, runnerToken });
   for (let i = 0; i < 20; i++) {
     const user = fake.addUser({});
     const chat = fake.addChat({
@@ -44,15 +32,14 @@ beforeAll(async () => {
       botTokens: [tg.token],
     });
     tgChatIds.push(chat.id);
-    const [row] = await t.deps.db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: chat.id, type: 'private' })
-      .returning();
-    chatIds.push(row!.id);
-    await t.deps.db
-      .insert(botChats)
-      .values({ orgId: owner.orgId, botId: bot!.id, chatId: row!.id });
   }
+  const rows = await insertChats(
+    t,
+    owner.orgId,
+    tgChatIds.map((telegramChatId) => ({ telegramChatId, type: 'private' as const })),
+    { botIds: [bot.id] },
+  );
+  chatIds.push(...rows.map((r) => r.id));
   const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
   loop = startDeliveryLoop({
     internalApi: createRunnerApi(address.replace(/\/$/, ''), runnerToken),
@@ -181,13 +168,9 @@ describe('sender', () => {
     const [bot] = await t.deps.db.select().from(bots);
     const token = fake.listBots()[0]!.token;
     const group = fake.addChat({ type: 'group', title: 'g', botTokens: [token] });
-    const [row] = await t.deps.db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: group.id, type: 'group' })
-      .returning();
-    await t.deps.db
-      .insert(botChats)
-      .values({ orgId: owner.orgId, botId: bot!.id, chatId: row!.id });
+    const [row] = await insertChats(t, owner.orgId, [{ telegramChatId: group.id }], {
+      botIds: [bot!.id],
+    });
     const newId = fake.migrateGroupToSupergroup({ chatId: group.id });
     const id = (await post({ text: 'to the group', chatIds: [row!.id] })).json().deliveries[0].id;
     expect(await waitAllSent(20_000)).toBe(0);

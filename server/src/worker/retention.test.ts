@@ -1,14 +1,11 @@
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
-import { signup, type SignedUp } from '../../test/factories.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../test/factories.js';
 import {
   alerts,
   attachments,
   auditLog,
-  botChats,
-  bots,
-  chats,
   deliveries,
   events,
   logs,
@@ -33,23 +30,8 @@ beforeAll(async () => {
   t = await createTestApp({ RETENTION_BATCH_SIZE: '2' });
   owner = await signup(t);
   other = await signup(t);
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId: owner.orgId,
-      name: 'b',
-      telegramId: 4242,
-      tokenEncrypted: t.deps.secrets.encrypt('4242:x'),
-      tokenHint: 'x',
-    })
-    .returning();
-  botId = bot!.id;
-  const [chat] = await t.deps.db
-    .insert(chats)
-    .values({ orgId: owner.orgId, telegramChatId: 55, type: 'private' })
-    .returning();
-  chatId = chat!.id;
-  await t.deps.db.insert(botChats).values({ orgId: owner.orgId, botId, chatId });
+  botId = (await insertBot(t, owner.orgId)).id;
+  chatId = (await insertChats(t, owner.orgId, [{ type: 'private' }], { botIds: [botId] }))[0]!.id;
 });
 afterAll(() => t?.close());
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../../../test/delivery-kit.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
+import { insertBot, linkBotChats, signup, type SignedUp } from '../../../test/factories.js';
 import {
   alerts,
   botChats,
@@ -115,23 +115,13 @@ async function telegramTexts(n: number) {
 }
 
 async function brokenBot(linkedToAlertChat = true) {
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId: owner.orgId,
-      name: 'Shop bot',
-      telegramId: 900_000 + Math.floor(Math.random() * 99_999),
-      tokenEncrypted: t.deps.secrets.encrypt('x'),
-      tokenHint: 'x',
-      status: 'error',
-      lastError: 'Telegram refused the token (401 Unauthorized)',
-    })
-    .returning();
-  if (linkedToAlertChat)
-    await t.deps.db
-      .insert(botChats)
-      .values({ orgId: owner.orgId, botId: bot!.id, chatId: alertChat });
-  return bot!;
+  const bot = await insertBot(t, owner.orgId, {
+    name: 'Shop bot',
+    status: 'error',
+    lastError: 'Telegram refused the token (401 Unauthorized)',
+  });
+  if (linkedToAlertChat) await linkBotChats(t, owner.orgId, bot.id, [alertChat]);
+  return bot;
 }
 
 describe('alerts', () => {
@@ -197,20 +187,12 @@ describe('alerts', () => {
   });
 
   it('a runner silent past RUNNER_STALE_SECONDS counts as failing', async () => {
-    const [silent] = await t.deps.db
-      .insert(bots)
-      .values({
-        orgId: owner.orgId,
-        name: 'Quiet bot',
-        telegramId: 910_001,
-        tokenEncrypted: t.deps.secrets.encrypt('x'),
-        tokenHint: 'x',
-        status: 'running',
-        lastHeartbeatAt: new Date(Date.now() - (t.config.runnerStaleSeconds + 60) * 1000),
-      })
-      .returning();
+    const silent = await insertBot(t, owner.orgId, {
+      name: 'Quiet bot',
+      lastHeartbeatAt: new Date(Date.now() - (t.config.runnerStaleSeconds + 60) * 1000),
+    });
     expect(await round()).toMatchObject({ opened: 1 });
-    const [row] = await t.deps.db.select().from(alerts).where(eq(alerts.subjectId, silent!.id));
+    const [row] = await t.deps.db.select().from(alerts).where(eq(alerts.subjectId, silent.id));
     expect(row!.detail).toMatch(/^no heartbeat since /);
   });
 

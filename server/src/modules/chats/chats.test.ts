@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botChats, bots, chats } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup } from '../../../test/factories.js';
+import { insertBot, insertChats, signup } from '../../../test/factories.js';
 
 let t: TestApp;
 
@@ -13,16 +12,7 @@ afterAll(() => t.close());
 describe('chats list', () => {
   it('pages, searches and sorts (?offset&limit&sort&order&q) and keeps the type and botId filters', async () => {
     const org = await signup(t);
-    const [bot] = await t.deps.db
-      .insert(bots)
-      .values({
-        orgId: org.orgId,
-        name: 'b',
-        telegramId: 9_001,
-        tokenEncrypted: t.deps.secrets.encrypt('9001:abc'),
-        tokenHint: '…abc',
-      })
-      .returning();
+    const bot = await insertBot(t, org.orgId);
     const rows: Array<[string | null, 'group' | 'channel' | 'private']> = [
       ['Gamma', 'group'],
       ['Alpha CI', 'channel'],
@@ -30,17 +20,11 @@ describe('chats list', () => {
       [null, 'private'],
       ['Beta CI', 'group'],
     ];
-    let n = 0;
-    for (const [title, type] of rows) {
-      const [chat] = await t.deps.db
-        .insert(chats)
-        .values({ orgId: org.orgId, telegramChatId: -3000 - n++, type, title })
-        .returning();
-      if (type === 'group')
-        await t.deps.db
-          .insert(botChats)
-          .values({ orgId: org.orgId, botId: bot!.id, chatId: chat!.id });
-    }
+    // one by one: "oldest first" needs distinct created_at
+    for (const [title, type] of rows)
+      await insertChats(t, org.orgId, [{ type, title }], {
+        botIds: type === 'group' ? [bot.id] : [],
+      });
     const list = async (query: string) => {
       const res = await t.request({
         method: 'GET',
@@ -88,7 +72,7 @@ describe('chats list', () => {
       titles: ['Beta CI'],
       total: 3,
     });
-    expect(await list(`botId=${bot!.id}&q=ci`)).toEqual({ titles: ['Beta CI'], total: 1 });
+    expect(await list(`botId=${bot.id}&q=ci`)).toEqual({ titles: ['Beta CI'], total: 1 });
 
     const bad = await t.request({
       method: 'GET',

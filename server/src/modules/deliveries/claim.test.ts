@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import type pg from 'pg';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
-import { hashToken } from '../../crypto/secrets.js';
-import { botChats, bots, chats } from '../../db/schema.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../../test/factories.js';
 import { claimStatement } from './runner-routes.js';
 
 let t: TestApp;
@@ -15,29 +13,17 @@ const runnerToken = 'npr_claim_test_runner_token_0123456789';
 beforeAll(async () => {
   t = await createTestApp();
   owner = await signup(t);
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId: owner.orgId,
-      name: 'b',
-      telegramId: 2001,
-      tokenEncrypted: t.deps.secrets.encrypt('2001:AAA'),
-      tokenHint: 'AAA',
-      runnerTokenHash: hashToken(runnerToken),
-      status: 'running',
-    })
-    .returning();
-  const cs = await t.deps.db
-    .insert(chats)
-    .values([
-      { orgId: owner.orgId, telegramChatId: 71, type: 'private' },
-      { orgId: owner.orgId, telegramChatId: -72, type: 'group' },
-    ])
-    .returning();
+  const bot = await insertBot(t, owner.orgId, { runnerToken });
+  const cs = await insertChats(
+    t,
+    owner.orgId,
+    [
+      { telegramChatId: 71, type: 'private' },
+      { telegramChatId: -72, type: 'group' },
+    ],
+    { botIds: [bot.id] },
+  );
   chatIds = cs.map((c) => c.id);
-  await t.deps.db
-    .insert(botChats)
-    .values(chatIds.map((chatId) => ({ orgId: owner.orgId, botId: bot!.id, chatId })));
 }, 30_000);
 afterAll(async () => {
   await t?.close();

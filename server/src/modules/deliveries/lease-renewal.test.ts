@@ -2,11 +2,10 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { startDeliveryKit, type DeliveryKit } from '../../../test/delivery-kit.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../../test/factories.js';
 import { eventually } from '../../../test/wait.js';
 import { randomBytes } from 'node:crypto';
-import { hashToken } from '../../crypto/secrets.js';
-import { bots, chats, deliveries, notifications } from '../../db/schema.js';
+import { deliveries, notifications } from '../../db/schema.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -65,28 +64,11 @@ describe('delivery leases', () => {
     const db = t.deps.db;
     const runnerToken = (orgId: string) =>
       `npr_${orgId.slice(0, 8)}_${randomBytes(8).toString('hex')}`;
-    const makeBot = async (orgId: string, telegramId: number, token: string) =>
-      (
-        await db
-          .insert(bots)
-          .values({
-            orgId,
-            name: 'b',
-            telegramId,
-            tokenEncrypted: t.deps.secrets.encrypt(`${telegramId}:AAA`),
-            tokenHint: 'AAA',
-            runnerTokenHash: hashToken(token),
-          })
-          .returning()
-      )[0]!;
     const mine = runnerToken(owner.orgId);
     const theirs = runnerToken(other.orgId);
-    const bot = await makeBot(owner.orgId, 91_001, mine);
-    await makeBot(other.orgId, 91_002, theirs);
-    const [chat] = await db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: -9100, type: 'group' })
-      .returning();
+    const bot = await insertBot(t, owner.orgId, { runnerToken: mine });
+    await insertBot(t, other.orgId, { runnerToken: theirs });
+    const [chat] = await insertChats(t, owner.orgId, 1);
     const [n] = await db
       .insert(notifications)
       .values({ orgId: owner.orgId, source: 'api', text: 'x', format: 'text' })

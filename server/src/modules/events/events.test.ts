@@ -1,20 +1,10 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import {
-  botChats,
-  bots,
-  chats,
-  deliveries,
-  events,
-  logs,
-  mailboxes,
-  notifications,
-  rules,
-} from '../../db/schema.js';
+import { deliveries, events, logs, mailboxes, notifications, rules } from '../../db/schema.js';
 import { eventually } from '../../../test/wait.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../../test/factories.js';
 import { ingestEvent, ingestMailAlone, type Enqueue } from './service.js';
 
 let t: TestApp;
@@ -148,7 +138,6 @@ describe('ingestEvent', () => {
 });
 
 describe('ingestMailAlone (the one-statement latency path)', () => {
-  let telegramIds = 7_000;
   async function setup() {
     const org = await signup(t);
     const db = t.deps.db;
@@ -166,25 +155,9 @@ describe('ingestMailAlone (the one-statement latency path)', () => {
         leaseOwner: 'replica-a',
       })
       .returning();
-    const [bot] = await db
-      .insert(bots)
-      .values({
-        orgId: org.orgId,
-        name: 'b',
-        telegramId: telegramIds++,
-        tokenEncrypted: t.deps.secrets.encrypt('42:AAA'),
-        tokenHint: 'AAA',
-        status: 'running',
-      })
-      .returning();
-    const [chat, lonely] = await db
-      .insert(chats)
-      .values([
-        { orgId: org.orgId, telegramChatId: -100, type: 'group', title: 'ops' },
-        { orgId: org.orgId, telegramChatId: -200, type: 'group', title: 'no bot' },
-      ])
-      .returning();
-    await db.insert(botChats).values({ orgId: org.orgId, botId: bot!.id, chatId: chat!.id });
+    const bot = await insertBot(t, org.orgId);
+    const [chat] = await insertChats(t, org.orgId, [{ title: 'ops' }], { botIds: [bot.id] });
+    const [lonely] = await insertChats(t, org.orgId, [{ title: 'no bot' }]);
     const [rule] = await db
       .insert(rules)
       .values({
@@ -214,7 +187,7 @@ describe('ingestMailAlone (the one-statement latency path)', () => {
       org,
       db,
       mb: mb!,
-      bot: bot!,
+      bot,
       chat: chat!,
       lonely: lonely!,
       rule: rule!,

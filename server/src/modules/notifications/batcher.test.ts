@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
-import { attachments, botChats, bots, chats, deliveries, notifications } from '../../db/schema.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../../test/factories.js';
+import { attachments, deliveries, notifications } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
 import { createNotificationBatcher, type NotificationBatcher } from './batcher.js';
 import type { EnqueueInput } from './service.js';
@@ -15,39 +15,18 @@ let chatIds: string[];
 let foreignChatId: string;
 let batcher: NotificationBatcher;
 
-async function botWithChats(orgId: string, n: number, telegramId: number) {
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId,
-      name: 'b',
-      telegramId,
-      tokenEncrypted: t.deps.secrets.encrypt(`${telegramId}:AAA`),
-      tokenHint: 'AAA',
-      status: 'running',
-    })
-    .returning();
-  const cs = await t.deps.db
-    .insert(chats)
-    .values(
-      Array.from({ length: n }, (_, i) => ({
-        orgId,
-        telegramChatId: -telegramId * 100 - i,
-        type: 'group' as const,
-        title: `g${i}`,
-      })),
-    )
-    .returning();
-  await t.deps.db.insert(botChats).values(cs.map((c) => ({ orgId, botId: bot!.id, chatId: c.id })));
-  return { botId: bot!.id, chatIds: cs.map((c) => c.id) };
+async function botWithChats(orgId: string, n: number) {
+  const bot = await insertBot(t, orgId);
+  const cs = await insertChats(t, orgId, n, { botIds: [bot.id] });
+  return { botId: bot.id, chatIds: cs.map((c) => c.id) };
 }
 
 beforeAll(async () => {
   t = await createTestApp();
   owner = await signup(t);
   other = await signup(t);
-  ({ botId, chatIds } = await botWithChats(owner.orgId, 3, 2001));
-  foreignChatId = (await botWithChats(other.orgId, 1, 2002)).chatIds[0]!;
+  ({ botId, chatIds } = await botWithChats(owner.orgId, 3));
+  foreignChatId = (await botWithChats(other.orgId, 1)).chatIds[0]!;
   batcher = createNotificationBatcher(t.deps.db, { maxBatch: 500, maxInFlight: 2, windowMs: 0 });
 });
 afterAll(() => t.close());

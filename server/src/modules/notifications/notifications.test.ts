@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
-import { hashToken } from '../../crypto/secrets.js';
-import { botChats, bots, chats, deliveries } from '../../db/schema.js';
+import { insertBot, insertChats, signup, type SignedUp } from '../../../test/factories.js';
+import { deliveries } from '../../db/schema.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -14,34 +13,8 @@ const runnerToken = 'npr_test_runner_token_0123456789';
 beforeAll(async () => {
   t = await createTestApp();
   owner = await signup(t);
-  const [bot] = await t.deps.db
-    .insert(bots)
-    .values({
-      orgId: owner.orgId,
-      name: 'b',
-      telegramId: 1001,
-      tokenEncrypted: t.deps.secrets.encrypt('1001:AAA'),
-      tokenHint: 'AAA',
-      runnerTokenHash: hashToken(runnerToken),
-      status: 'running',
-    })
-    .returning();
-  botId = bot!.id;
-  const cs = await t.deps.db
-    .insert(chats)
-    .values(
-      [1, 2, 3].map((i) => ({
-        orgId: owner.orgId,
-        telegramChatId: -100 - i,
-        type: 'group' as const,
-        title: `g${i}`,
-      })),
-    )
-    .returning();
-  chatIds = cs.map((c) => c.id);
-  await t.deps.db
-    .insert(botChats)
-    .values(chatIds.map((chatId) => ({ orgId: owner.orgId, botId, chatId })));
+  botId = (await insertBot(t, owner.orgId, { runnerToken })).id;
+  chatIds = (await insertChats(t, owner.orgId, 3, { botIds: [botId] })).map((c) => c.id);
 });
 afterAll(() => t.close());
 
@@ -265,24 +238,8 @@ describe('internal delivery API', () => {
 
   it("deleting an organization deletes its deliveries (through their notifications), not another's", async () => {
     const other = await signup(t);
-    const [chat] = await t.deps.db
-      .insert(chats)
-      .values({ orgId: other.orgId, telegramChatId: -999, type: 'group', title: 'o' })
-      .returning();
-    const [bot] = await t.deps.db
-      .insert(bots)
-      .values({
-        orgId: other.orgId,
-        name: 'o',
-        telegramId: 1999,
-        tokenEncrypted: t.deps.secrets.encrypt('1999:AAA'),
-        tokenHint: 'AAA',
-        status: 'running',
-      })
-      .returning();
-    await t.deps.db
-      .insert(botChats)
-      .values({ orgId: other.orgId, botId: bot!.id, chatId: chat!.id });
+    const bot = await insertBot(t, other.orgId);
+    const [chat] = await insertChats(t, other.orgId, 1, { botIds: [bot.id] });
     const accepted = await t.request({
       method: 'POST',
       url: `/api/v1/orgs/${other.orgId}/notifications`,

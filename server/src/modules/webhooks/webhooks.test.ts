@@ -1,9 +1,16 @@
 import { createHmac } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { botChats, bots, chats, deliveries, events, logs, notifications } from '../../db/schema.js';
+import { deliveries, events, logs, notifications } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { addMember, signup, type SignedUp } from '../../../test/factories.js';
+import {
+  addMember,
+  insertBot,
+  insertChats,
+  linkBotChats,
+  signup,
+  type SignedUp,
+} from '../../../test/factories.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -27,10 +34,7 @@ const create = async (payload: Record<string, unknown>) => {
 
 describe('webhooks', () => {
   it('creates a webhook with its public URL and takes a JSON body as an event that rules see', async () => {
-    const [{ id: chatId }] = (await t.deps.db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: -42, type: 'group' })
-      .returning({ id: chats.id })) as [{ id: string }];
+    const chatId = (await insertChats(t, owner.orgId, 1))[0]!.id;
     const hook = await create({ name: 'CI' });
     expect(hook.url).toBe(`https://notify.example.com/hooks/${hook.token}`);
     const rule = (
@@ -63,17 +67,8 @@ describe('webhooks', () => {
     const logged = await t.deps.db.select().from(logs).where(eq(logs.orgId, owner.orgId));
     expect(logged.some((l) => l.source === 'rules' && l.level === 'error')).toBe(true);
 
-    const [bot] = await t.deps.db
-      .insert(bots)
-      .values({
-        orgId: owner.orgId,
-        name: 'b',
-        telegramId: 777,
-        tokenEncrypted: t.deps.secrets.encrypt('777:abc'),
-        tokenHint: '…abc',
-      })
-      .returning();
-    await t.deps.db.insert(botChats).values({ orgId: owner.orgId, botId: bot!.id, chatId });
+    const bot = await insertBot(t, owner.orgId);
+    await linkBotChats(t, owner.orgId, bot.id, [chatId]);
     const again = await t.request({
       method: 'POST',
       url: `/hooks/${hook.token}`,
@@ -88,7 +83,7 @@ describe('webhooks', () => {
       .select()
       .from(deliveries)
       .where(eq(deliveries.notificationId, n!.id));
-    expect(queued).toMatchObject([{ chatId, botId: bot!.id, status: 'queued' }]);
+    expect(queued).toMatchObject([{ chatId, botId: bot.id, status: 'queued' }]);
 
     const listed = await t.request({
       method: 'GET',
@@ -112,7 +107,7 @@ describe('webhooks', () => {
         notificationId: n!.id,
         ruleId: rule.id,
         chatId,
-        botId: bot!.id,
+        botId: bot.id,
         status: 'queued',
       },
     ]);
