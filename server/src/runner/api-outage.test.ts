@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import type { TestApp } from '../../test/app.js';
+import { signup, type SignedUp } from '../../test/factories.js';
+import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
+import { createListeningTestApp } from '../../test/listening-app.js';
+import { startTestSupervisor } from '../../test/supervisor-kit.js';
+import { startTcpProxy } from '../../test/tcp-proxy.js';
+import { eventually } from '../../test/wait.js';
+import { deliveries } from '../db/schema.js';
+import type { Supervisor } from './supervisor.js';
+
+// Real runner processes under the real supervisor, reaching the api (2 s delivery lease)
+// through a proxy the test cuts: the api restarting while the runner keeps sending.
+let t: TestApp;
+let fake: FakeTelegram;
+let owner: SignedUp;
+let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
+let supervisor: Supervisor;
+
+beforeAll(async () => {
+  fake = await startFakeTelegram({ port: 0 });
+  let address: string;
+  ({ t, address } = await createListeningTestApp({
+    TELEGRAM_API_ROOT: fake.apiRoot,
+    DELIVERY_LEASE_SECONDS: '2',
+  }));
+  proxy = await startTcpProxy(address);
+  owner = await signup(t);
+  supervisor = await startTestSupervisor(t, proxy.address, fake.apiRoot);
+}, 30_000);
+afterAll(async () => {
+  await supervisor?.stop();
+  await proxy?.close();
+  await t?.close();
+  await fake?.close();
+}, 30_000);
+
+const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
+  t.request({ method, url: `/api/v1/orgs/${owner.orgId}${url}`, token: owner.token, payload });
+
+describe('the api away for longer than a lease while its runner sends', () => {
+  it('sends every message once: the reports wait for the api, the leases that ran out are not sent again', async () => {
+    const tg = fake.addBot({});
+    const bot = await api('POST', '/bots', { name: 'outage', token: tg.token });
+    expect(bot.statusCode).toBe(201);
+    const botId = bot.json().id as string;
+    await eventually(async () => (await api('GET', `/bots/${botId}`)).json().status === 'running');
+    const groups = Array.from(
+      { length: 2 },
+      () => fake.botAddedToGroup({ token: tg.token, chat: { type: 'group' } }).chat.id,
+    );
+    const chatIds = await eventually(async () => {
+      const items = (await api('GET', '/chats')).json().items as Array<{
+        id: string;
+        telegramChatId: number;
+      }>;
+      const ids = groups.map((g) => items.find((c) => c.telegramChatId === g)?.id);
+      return ids.every(Boolean) && (ids as string[]);
+    });
+
+    // 8 per group go at about 1/s per chat after a burst of 3: the cut falls mid-stream.
+    const texts = Array.from({ length: 8 }, (_, i) => `m${i}`);
+    for (const text of texts)
+      expect((await api('POST', '/notifications', { text, chatIds })).statusCode).toBe(202);
+    await fake.waitForMessages(4, { token: tg.token, timeoutMs: 20_000 });
+    proxy.cut();
+    const sentAtCut = fake.messages({ token: tg.token }).length;
+    // Twice the lease: every lease of what the runner holds runs out meanwhile.
+    await new Promise((r) => setTimeout(r, 4_000));
+    // It kept sending (at most one per chat waits for its report), and reported nothing.
+    expect(fake.messages({ token: tg.token }).length).toBeGreaterThan(sentAtCut);
+    proxy.restore();
+
+    await eventually(
+      async () => {
+        const rows = await t.deps.db
+          .select({ status: deliveries.status })
+          .from(deliveries)
+          .where(eq(deliveries.botId, botId));
+        return rows.length === 16 && rows.every((r) => r.status === 'sent');
+      },
+      { ms: 60_000 },
+    );
+    // Nothing more arrives once all are sent (a re-sent one would come within a second or two).
+    await new Promise((r) => setTimeout(r, 3_000));
+    for (const chat of groups)
+      expect(fake.messages({ chatId: chat, token: tg.token }).map((m) => m.text)).toEqual(texts);
+  }, 90_000);
+});
