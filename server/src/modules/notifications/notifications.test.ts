@@ -195,6 +195,33 @@ describe('internal delivery API', () => {
     expect(again.json().deliveries.map((d: { id: string }) => d.id)).toEqual([id]);
   });
 
+  it('answers a repeated or late report with the status as it is, and takes a late sent', async () => {
+    await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
+    await post({ text: 'r1', chatIds: [chatIds[0]] });
+    await post({ text: 'r2', chatIds: [chatIds[1]] });
+    const [r1, r2] = (await internal('/deliveries/claim', { limit: 10, waitMs: 0 })).json()
+      .deliveries as Array<{ id: string }>;
+    const row = async (id: string) =>
+      (await t.deps.db.select().from(deliveries).where(eq(deliveries.id, id)))[0]!;
+    const report = async (id: string, body: object) =>
+      (await internal(`/deliveries/${id}/result`, body)).json().status;
+
+    // A 5xx, reported twice (the runner did not get the first answer): one backoff, not two.
+    expect(await report(r1!.id, { outcome: 'retry', error: '502' })).toBe('queued');
+    const backingOff = await row(r1!.id);
+    expect(await report(r1!.id, { outcome: 'retry', error: '502' })).toBe('queued');
+    expect(await row(r1!.id)).toEqual(backingOff);
+    // Yet the message had reached Telegram after all: a late sent is taken, never resent.
+    expect(await report(r1!.id, { outcome: 'sent', messageIds: [41] })).toBe('sent');
+    expect(await row(r1!.id)).toMatchObject({ status: 'sent', telegramMessageIds: [41] });
+
+    // Sent, then a late failure of the same delivery: it stays sent.
+    expect(await report(r2!.id, { outcome: 'sent', messageIds: [42] })).toBe('sent');
+    expect(await report(r2!.id, { outcome: 'failed', error: 'Bad Request' })).toBe('sent');
+    expect(await report(r2!.id, { outcome: 'sent', messageIds: [43] })).toBe('sent');
+    expect(await row(r2!.id)).toMatchObject({ status: 'sent', telegramMessageIds: [42] });
+  });
+
   it('holds later deliveries to a chat while an earlier one backs off; released ones go back unattempted', async () => {
     await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
     const chat = chatIds[1]!;
