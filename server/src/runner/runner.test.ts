@@ -9,7 +9,7 @@ import { hashToken } from '../crypto/secrets.js';
 import { bots, telegramUpdates } from '../db/schema.js';
 import { supervisorToken } from '../http/access.js';
 import { createLogger } from '../logger.js';
-import { createRunnerApi } from './internal-api.js';
+import { createRunnerApi, InternalApiError, type RunnerApi } from './internal-api.js';
 import { RunnerExit, startRunner } from './runner.js';
 
 let t: TestApp;
@@ -34,7 +34,10 @@ const api = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
   t.request({ method, url: `/api/v1/orgs/${owner.orgId}${url}`, token: owner.token, payload });
 
 /** Registers a bot through the API and starts its runner as the supervisor would. */
-async function botWithRunner(mode: 'polling' | 'webhook' = 'polling') {
+async function botWithRunner(
+  mode: 'polling' | 'webhook' = 'polling',
+  around: (real: RunnerApi) => RunnerApi = (real) => real,
+) {
   const tg = fake.addBot({});
   const res = await api('POST', '/bots', { name: `bot ${tg.id}`, token: tg.token, mode });
   expect(res.statusCode).toBe(201);
@@ -46,7 +49,7 @@ async function botWithRunner(mode: 'polling' | 'webhook' = 'polling') {
   });
   expect(cred.statusCode).toBe(200);
   const runner = startRunner({
-    api: createRunnerApi(address, cred.json().runnerToken),
+    api: around(createRunnerApi(address, cred.json().runnerToken)),
     telegramApiRoot: fake.apiRoot,
     heartbeatSeconds: 0.2,
     log: createLogger('silent'),
@@ -125,6 +128,34 @@ describe('bot runner (polling)', () => {
 
     fake.userBlocksBot({ token: tg.token, userId: user.id });
     await eventually(async () => (await chatByTelegramId(user.id))?.status === 'inactive');
+  });
+
+  it('tells the api again that updates are handled while it does not take it, so no answer goes twice', async () => {
+    const marked: number[][] = [];
+    const { tg } = await botWithRunner('polling', (real) => ({
+      ...real,
+      updatesDone: async (ids) => {
+        if (ids.length) {
+          marked.push(ids);
+          // The api restarting: refused, then 503, then taken.
+          if (marked.length === 1)
+            throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+          if (marked.length === 2) throw new InternalApiError(503, 'restarting');
+        }
+        return real.updatesDone(ids);
+      },
+    }));
+    const user = fake.addUser({});
+    const update = fake.userSendsMessage({ token: tg.token, from: user.id, text: '/id' });
+    await fake.waitForMessages(1, { chatId: user.id, token: tg.token });
+    await eventually(() => marked.length === 3);
+    expect(marked).toEqual([[update.update_id], [update.update_id], [update.update_id]]);
+    const stored = await t.deps.db
+      .select()
+      .from(telegramUpdates)
+      .where(eq(telegramUpdates.updateId, update.update_id));
+    expect(stored.map((u) => u.processedAt)).not.toContain(null);
+    expect(fake.messages({ chatId: user.id, token: tg.token })).toHaveLength(1);
   });
 
   it('goes to error with Telegram’s reason when its token is revoked, while other bots keep running', async () => {

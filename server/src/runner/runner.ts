@@ -2,6 +2,7 @@ import { Bot, GrammyError, HttpError } from 'grammy';
 import type { Logger } from '../logger.js';
 import { botHandlers } from './commands.js';
 import { RunnerSupersededError, type RunnerApi, type Update } from './internal-api.js';
+import { whileApiAway } from './retry.js';
 import { startDeliveryLoop, type SenderLimits } from './sender.js';
 
 /** How a runner ends, as its exit code tells the supervisor. */
@@ -157,7 +158,12 @@ export function startRunner(opts: RunnerOptions): { done: Promise<number>; stop(
               if (signal.aborted) return;
               await bot.handleUpdate(u as never);
             }
-            await api.updatesDone(updates.map((u) => u.update_id));
+            // Handled: if the api does not hear it (it is restarting), they would be handled
+            // again once their claim runs out — a bot's answer sent twice.
+            await whileApiAway(() => api.updatesDone(updates.map((u) => u.update_id)), {
+              stopped: () => signal.aborted,
+              onRetry: (err) => log.warn({ err }, 'marking updates handled failed; trying again'),
+            });
           } catch (err) {
             if (signal.aborted || fatal(err)) return;
             log.warn({ err }, 'processing updates failed');

@@ -3,7 +3,7 @@ import { classifySendError, type SendFailure } from '../telegram/errors.js';
 import { RateLimiter, defaultRateLimits, type RateLimits } from '../telegram/rate-limiter.js';
 import { escapeHtml, telegramPlainText } from '../telegram/html.js';
 import { CAPTION_LIMIT, MESSAGE_LIMIT, splitTelegramHtml } from '../telegram/split.js';
-import { InternalApiError, RunnerSupersededError } from './internal-api.js';
+import { whileApiAway } from './retry.js';
 
 /** A file of a claimed delivery; its bytes come from the internal API. */
 export type ClaimedAttachment = {
@@ -64,15 +64,6 @@ const goesAgain = (r: DeliveryResult) =>
   r.outcome === 'released';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Whether a failed report may succeed later: the api unreachable or answering 5xx (restarting,
- * being deployed). A 4xx (the delivery is gone) or a replaced credential will not change.
- */
-const mayPass = (e: unknown) =>
-  !(e instanceof RunnerSupersededError) && !(e instanceof InternalApiError && e.status < 500);
-/** How long a report is retried for (the lease is renewed meanwhile: it stays held here). */
-const REPORT_RETRY_MS = 5 * 60_000;
 
 /** Telegram takes photos as photos up to 10 MB in these formats; anything else goes as a document. */
 const PHOTO_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
@@ -281,20 +272,15 @@ export function startDeliveryLoop(opts: {
   async function report(d: ClaimedDelivery, result: DeliveryResult) {
     reporting.set(d.id, undefined);
     let again = goesAgain(result);
-    const giveUpAt = Date.now() + REPORT_RETRY_MS;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const answer = await opts.internalApi.report(d.id, result);
-        if (answer) again = answer.status === 'queued';
-        break;
-      } catch (e) {
-        if (stopped || !mayPass(e) || Date.now() >= giveUpAt) {
-          opts.log.error({ err: e, deliveryId: d.id, outcome: result.outcome }, 'report failed');
-          break;
-        }
-        opts.log.warn({ err: e, deliveryId: d.id, attempt }, 'report failed; trying again');
-        await sleep(Math.min(5_000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2));
-      }
+    try {
+      const answer = await whileApiAway(() => opts.internalApi.report(d.id, result), {
+        stopped: () => stopped,
+        onRetry: (err, attempt) =>
+          opts.log.warn({ err, deliveryId: d.id, attempt }, 'report failed; trying again'),
+      });
+      if (answer) again = answer.status === 'queued';
+    } catch (e) {
+      opts.log.error({ err: e, deliveryId: d.id, outcome: result.outcome }, 'report failed');
     }
     const claimedAgain = reporting.get(d.id);
     reporting.delete(d.id);
