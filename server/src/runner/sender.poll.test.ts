@@ -252,3 +252,56 @@ it('a report the api did not take (unreachable, 5xx) is retried until it is; a 4
     await stopping;
   }
 });
+
+it('stopping, a chat gives back what it holds, also what a last long poll hands out meanwhile', async () => {
+  const tg = fake.addBot({});
+  const chatId = fake.addChat({
+    id: fake.addUser({}).id,
+    type: 'private',
+    firstName: 'p',
+    botTokens: [tg.token],
+  }).id;
+  const claimed = (id: string, seq: number): ClaimedDelivery => ({
+    id,
+    seq,
+    telegramChatId: chatId,
+    chatType: 'private',
+    text: id,
+    silent: false,
+    disableLinkPreview: false,
+    attempts: 1,
+  });
+  // a1's send hangs long enough for the loop to be told to stop meanwhile.
+  fake.failNext({ token: tg.token, method: 'sendMessage', fault: { type: 'timeout', ms: 400 } });
+  let claims = 0;
+  let lastPoll: (ds: ClaimedDelivery[]) => void = () => {};
+  const reported: Array<[string, DeliveryResult['outcome']]> = [];
+  const loop = startDeliveryLoop({
+    internalApi: {
+      claim: async () => {
+        if (++claims === 1) return [claimed('a1', 1), claimed('a2', 2)];
+        if (claims === 2) return new Promise<ClaimedDelivery[]>((r) => (lastPoll = r));
+        return [];
+      },
+      report: async (id, result) => {
+        reported.push([id, result.outcome]);
+        // While a2 goes back, the long poll that was in flight hands out a3 to the same chat.
+        if (id === 'a2') {
+          lastPoll([claimed('a3', 3)]);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return { status: result.outcome === 'sent' ? 'sent' : 'queued' };
+      },
+    },
+    botApi: new Api(tg.token, { apiRoot: fake.apiRoot }),
+    log,
+  });
+  await expect.poll(() => claims).toBe(2);
+  await loop.stop();
+  await expect.poll(() => reported.length).toBe(3);
+  expect(reported).toEqual([
+    ['a1', 'sent'],
+    ['a2', 'released'],
+    ['a3', 'released'],
+  ]);
+});

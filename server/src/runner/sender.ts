@@ -314,8 +314,9 @@ export function startDeliveryLoop(opts: {
           for (const later of q.splice(0)) await report(later, { outcome: 'released' });
         await report(d, result);
       }
-      // Stopping: what was claimed and not attempted goes back at once (not after the lease).
-      for (const left of q.splice(0)) await report(left, { outcome: 'released' });
+      // Stopping: what was claimed and not attempted goes back at once (not after the lease),
+      // including what a last long poll hands out to this chat meanwhile.
+      while (q.length) await report(q.shift()!, { outcome: 'released' });
     } finally {
       running.delete(chatId);
       queues.delete(chatId);
