@@ -6,9 +6,10 @@
  */
 import { eq, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { alerts, botChats, bots, chats, notifications } from '../server/src/db/schema.js';
+import { alerts, bots, notifications } from '../server/src/db/schema.js';
 import { createLogger } from '../server/src/logger.js';
 import { startHousekeeping } from '../server/src/worker/housekeeping.js';
+import { insertBot, insertChats } from '../server/test/factories.js';
 import { failuresOf, useSystem } from './harness.js';
 import { currentOrgId, expectNotice, newAccount, sessionToken, shot, signUp } from './ui.js';
 
@@ -21,28 +22,18 @@ describe('alerts', () => {
     const { page } = await sys.newPage();
     await signUp(page, newAccount('alerts'));
     const orgId = await currentOrgId(page);
-    const bot = (name: string, status: 'running' | 'error', telegramId: number) =>
-      db
-        .insert(bots)
-        .values({
-          orgId,
-          name,
-          telegramId,
-          tokenEncrypted: sys.t.deps.secrets.encrypt('x'),
-          tokenHint: 'x',
-          status,
-          lastHeartbeatAt: new Date(),
-          lastError: status === 'error' ? 'Telegram refused the token (401 Unauthorized)' : null,
-        })
-        .returning()
-        .then((r) => r[0]!);
-    const telegramId = 700_000_000 + Math.floor(Math.random() * 1_000_000);
-    const helper = await bot('Night desk bot', 'running', telegramId);
-    const [chat] = await db
-      .insert(chats)
-      .values({ orgId, telegramChatId: -telegramId, type: 'group', title: 'Duty officers' })
-      .returning();
-    await db.insert(botChats).values({ orgId, botId: helper.id, chatId: chat!.id });
+    const bot = (name: string, status: 'running' | 'error') =>
+      insertBot(sys.t, orgId, {
+        name,
+        token: 'x',
+        status,
+        lastHeartbeatAt: new Date(),
+        lastError: status === 'error' ? 'Telegram refused the token (401 Unauthorized)' : null,
+      });
+    const helper = await bot('Night desk bot', 'running');
+    const [chat] = await insertChats(sys.t, orgId, [{ title: 'Duty officers' }], {
+      botIds: [helper.id],
+    });
 
     await page.goto('/#/settings');
     const card = page.getByTestId('alert-settings');
@@ -63,7 +54,7 @@ describe('alerts', () => {
       alertReminderHours: 0,
     });
 
-    const broken = await bot('Front desk bot', 'error', telegramId + 1);
+    const broken = await bot('Front desk bot', 'error');
     const housekeeping = startHousekeeping({
       db,
       config: sys.t.config,

@@ -2,8 +2,8 @@ import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { startDovecot, type DovecotServer } from '../../test/dovecot.js';
-import { signup, type SignedUp } from '../../test/factories.js';
-import { chats, events, mailboxes, rules } from '../db/schema.js';
+import { insertChats, signup, type SignedUp } from '../../test/factories.js';
+import { events, mailboxes, rules } from '../db/schema.js';
 import { catchUpImap, openMailboxSession } from './imap-sync.js';
 import { pollPop3 } from './pop3-sync.js';
 
@@ -36,10 +36,7 @@ describe('what the worker keeps of a mail', () => {
         secretEncrypted: t.deps.secrets.encrypt('pw'),
       })
       .returning();
-    const [chat] = await t.deps.db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: 42, type: 'private' })
-      .returning();
+    const [chat] = await insertChats(t, owner.orgId, [{ telegramChatId: 42, type: 'private' }]);
     const [rule] = await t.deps.db
       .insert(rules)
       .values({ orgId: owner.orgId, name: 'all mail', targets: [{ chatId: chat!.id }] })

@@ -11,10 +11,10 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/app.js';
 import { startDovecot, type DovecotServer } from '../../../test/dovecot.js';
-import { signup, type SignedUp } from '../../../test/factories.js';
+import { insertChats, signup, type SignedUp } from '../../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../../test/fake-telegram/server.js';
 import { connectDatabase, type DatabaseHandle } from '../../db/client.js';
-import { botChats, chats, deliveries, mailboxes, rules } from '../../db/schema.js';
+import { chats, deliveries, mailboxes, rules } from '../../db/schema.js';
 import { supervisorToken } from '../../http/access.js';
 import { createLogger } from '../../logger.js';
 import { createRunnerApi } from '../../runner/internal-api.js';
@@ -208,13 +208,7 @@ describe('an error in each service appears in the event log', () => {
         headers: { authorization: `Bearer ${supervisorToken(t.deps.secrets)}` },
       })
     ).json().runnerToken as string;
-    const [chat] = await t.deps.db
-      .insert(chats)
-      .values({ orgId: owner.orgId, telegramChatId: -1001, type: 'group', title: 'Ops' })
-      .returning();
-    await t.deps.db
-      .insert(botChats)
-      .values({ orgId: owner.orgId, botId: bot.id, chatId: chat!.id });
+    const [chat] = await insertChats(t, owner.orgId, [{ title: 'Ops' }], { botIds: [bot.id] });
     const sent = await api('POST', '/notifications', { text: 'x', chatIds: [chat!.id, chat!.id] });
     expect(sent.statusCode).toBe(202);
     const [a, b] = sent.json().deliveries as Array<{ id: string }>;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chats } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { addMember, signup, type SignedUp } from '../../../test/factories.js';
+import { addMember, insertChats, signup, type SignedUp } from '../../../test/factories.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -12,14 +11,8 @@ beforeAll(async () => {
   t = await createTestApp();
   owner = await signup(t);
   const other = await signup(t);
-  [{ id: chatId }] = (await t.deps.db
-    .insert(chats)
-    .values({ orgId: owner.orgId, telegramChatId: -1001, type: 'supergroup', title: 'Ops' })
-    .returning({ id: chats.id })) as [{ id: string }];
-  [{ id: otherChatId }] = (await t.deps.db
-    .insert(chats)
-    .values({ orgId: other.orgId, telegramChatId: -1002, type: 'group' })
-    .returning({ id: chats.id })) as [{ id: string }];
+  chatId = (await insertChats(t, owner.orgId, [{ type: 'supergroup', title: 'Ops' }]))[0]!.id;
+  otherChatId = (await insertChats(t, other.orgId, 1))[0]!.id;
 });
 afterAll(() => t.close());
 
@@ -138,10 +131,7 @@ describe('rules API', () => {
   });
   it('pages, searches and sorts the list (?offset&limit&sort&order&q), by priority unless told', async () => {
     const org = await signup(t); // an org of its own: the other tests' rules stay out
-    const [{ id: orgChat }] = (await t.deps.db
-      .insert(chats)
-      .values({ orgId: org.orgId, telegramChatId: -2001, type: 'group' })
-      .returning({ id: chats.id })) as [{ id: string }];
+    const orgChat = (await insertChats(t, org.orgId, 1))[0]!.id;
     const rows: Array<[string, number]> = [
       ['Gamma', 10],
       ['Alpha CI', 30],

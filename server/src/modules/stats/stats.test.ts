@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chats, deliveries, events, notifications } from '../../db/schema.js';
+import { deliveries, events, notifications } from '../../db/schema.js';
 import { createTestApp, type TestApp } from '../../../test/app.js';
-import { addMember, signup, type SignedUp } from '../../../test/factories.js';
+import { addMember, insertChats, signup, type SignedUp } from '../../../test/factories.js';
 
 let t: TestApp;
 let owner: SignedUp;
@@ -10,10 +10,7 @@ let other: SignedUp;
 /** Two days of traffic in an org: events by source, deliveries in each state. */
 async function seed(org: SignedUp, day1: string, day2: string) {
   const db = t.deps.db;
-  const [chat] = await db
-    .insert(chats)
-    .values({ orgId: org.orgId, telegramChatId: -1001, type: 'group' })
-    .returning();
+  const [chat] = await insertChats(t, org.orgId, 1);
   const [n] = await db
     .insert(notifications)
     .values({ orgId: org.orgId, source: 'api', text: 'x' })
