@@ -36,7 +36,7 @@ describe('account', () => {
 
     await page.getByTestId('org-switcher').click();
     await page.getByRole('option', { name: 'New organization' }).click();
-    await page.getByRole('dialog').locator('input').fill('Hotel Aurora — Annex');
+    await page.getByRole('dialog').getByLabel('Organization name').fill('Hotel Aurora — Annex');
     await page.getByRole('dialog').getByRole('button', { name: 'Create' }).click();
     await page.getByTestId('org-switcher').getByText('Hotel Aurora — Annex').waitFor();
     const secondOrg = await currentOrgId(page);

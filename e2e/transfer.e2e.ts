@@ -23,7 +23,8 @@ describe('backup and transfer', () => {
   it('downloads the configuration, imports it back after a webhook was deleted', async () => {
     const sys = system();
     const { page } = await sys.newPage();
-    await signUp(page, newAccount('backup'));
+    const account = newAccount('backup');
+    await signUp(page, account);
     const orgId = await currentOrgId(page);
     const token = await sessionToken(page);
     const hook = await sys.t.request({
@@ -107,6 +108,35 @@ describe('backup and transfer', () => {
     });
     await card.getByRole('button', { name: 'Import', exact: true }).click();
     await page.locator('.MuiSnackbar-root').getByText('not an export document').waitFor();
+    expect(failuresOf(page)).toEqual([]);
+
+    // The plain file also makes a new organization, from the switcher: its name from the file,
+    // the webhook with a new URL (this installation has its token), shown until "Open".
+    await page.goto('/#/');
+    await page.getByTestId('org-switcher').click();
+    await page.getByRole('option', { name: 'New organization' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByTestId('new-org-file').setInputFiles(plain.file);
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.getByText('Imported; organization created').waitFor();
+    await dialog.getByText(/webhook Front desk alarms: its token is in use/).waitFor();
+    expect(
+      await dialog
+        .getByRole('row', { name: /^Webhooks/ })
+        .getByRole('cell')
+        .allInnerTexts(),
+    ).toEqual(['Webhooks', '1', '0', '0']);
+    await shot(page, 'new-org-from-file-en');
+    await dialog.getByRole('button', { name: 'Open the organization' }).click();
+    await page.waitForFunction((first) => localStorage.getItem('notifypro.orgId') !== first, orgId);
+    const copyId = await currentOrgId(page);
+    const copied = await sys.t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${copyId}/webhooks`,
+      token,
+    });
+    expect(copied.json().items.map((w: { name: string }) => w.name)).toEqual(['Front desk alarms']);
+    expect(copied.json().items[0].url).not.toBe(hook.json().url);
     expect(failuresOf(page)).toEqual([]);
 
     // An admin downloads, and is offered no import.

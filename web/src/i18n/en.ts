@@ -55,6 +55,10 @@ export const en = {
       organizations: 'Organizations',
       new: 'New organization',
       name: 'Organization name',
+      name_from_file: 'The name comes from the file',
+      from_file:
+        'Or from an export file (Settings → Backup and transfer of another organization or installation):',
+      open: 'Open the organization',
     },
     dashboard: {
       title: 'Dashboard',

@@ -5,7 +5,7 @@
  * Admins may download without secrets; with secrets and import are the owner's (the server
  * enforces both).
  */
-import { useRef, useState } from 'react';
+import { useState } from 'react';
 import {
   Alert,
   Button,
@@ -58,6 +58,47 @@ function saveJson(doc: unknown, filename: string) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** An export document from a file the person chose; undefined when it is not JSON. */
+export async function readExportFile(file: File): Promise<unknown> {
+  try {
+    return JSON.parse(await file.text()) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The import's body: the document, and the passphrase when one was typed. */
+export const importBody = (document: unknown, passphrase: string) => ({
+  document,
+  ...(passphrase ? { passphrase } : {}),
+});
+
+/** A button that picks an export file (.json) and shows its name once picked. */
+export function ExportFilePicker(props: {
+  file: File | null;
+  onChange: (file: File | null) => void;
+  testId: string;
+  disabled?: boolean;
+}) {
+  const translate = useTranslate();
+  return (
+    <Button variant="outlined" component="label" disabled={props.disabled}>
+      {props.file ? props.file.name : translate('np.transfer.choose_file')}
+      <input
+        hidden
+        type="file"
+        accept="application/json,.json"
+        data-testid={props.testId}
+        onChange={(e) => {
+          props.onChange(e.target.files?.[0] ?? null);
+          // the same file can be picked again (after an import, or a fix to it)
+          e.target.value = '';
+        }}
+      />
+    </Button>
+  );
+}
+
 export function TransferCard() {
   const translate = useTranslate();
   const notify = useNotify();
@@ -70,7 +111,6 @@ export function TransferCard() {
   const [file, setFile] = useState<File | null>(null);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<ImportResult | null>(null);
-  const fileInput = useRef<HTMLInputElement>(null);
   if (!atLeast(permissions, 'admin')) return null;
 
   const orgPath = () => `/orgs/${encodeURIComponent(session.getOrgId() ?? '')}`;
@@ -100,20 +140,14 @@ export function TransferCard() {
   const upload = () =>
     run(async () => {
       if (!file) return;
-      let document: unknown;
-      try {
-        document = JSON.parse(await file.text());
-      } catch {
-        notify('np.transfer.not_json', { type: 'error' });
-        return;
-      }
+      const document = await readExportFile(file);
+      if (document === undefined) return notify('np.transfer.not_json', { type: 'error' });
       const answer = await api<ImportResult>(`${orgPath()}/import`, {
         method: 'POST',
-        body: { document, ...(importPassphrase ? { passphrase: importPassphrase } : {}) },
+        body: importBody(document, importPassphrase),
       });
       setResult(answer);
       setFile(null);
-      if (fileInput.current) fileInput.current.value = '';
       notify('np.transfer.imported', { type: 'success' });
       // The organization's name and UI settings may have come with the file.
       void orgStore.load();
@@ -163,17 +197,12 @@ export function TransferCard() {
             <Grid size={{ xs: 12, md: 6 }}>
               <Stack spacing={2}>
                 <Typography variant="subtitle2">{translate('np.transfer.import')}</Typography>
-                <Button variant="outlined" component="label" disabled={busy}>
-                  {file ? file.name : translate('np.transfer.choose_file')}
-                  <input
-                    ref={fileInput}
-                    hidden
-                    type="file"
-                    accept="application/json,.json"
-                    data-testid="transfer-file"
-                    onChange={(e) => setFile(e.target.files?.[0] ?? null)}
-                  />
-                </Button>
+                <ExportFilePicker
+                  file={file}
+                  onChange={setFile}
+                  disabled={busy}
+                  testId="transfer-file"
+                />
                 <TextField
                   type="password"
                   label={translate('np.transfer.import_passphrase')}
@@ -196,7 +225,7 @@ export function TransferCard() {
 }
 
 /** What an import did, per section, with its warnings and the passwords of new accounts. */
-function ImportSummary({ result }: { result: ImportResult }) {
+export function ImportSummary({ result }: { result: ImportResult }) {
   const translate = useTranslate();
   return (
     <Stack spacing={2} sx={{ mt: 3 }} data-testid="import-summary">
