@@ -2,6 +2,7 @@ import { and, count, eq } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { containing, pageOf, sortedBy } from '../../db/list-page.js';
 import { mailboxes } from '../../db/schema.js';
+import { notFound } from '../../errors.js';
 import type { SortedListQuery } from '../../http/list.js';
 
 /** The fields `GET …/mailboxes?sort=` accepts. */
@@ -19,6 +20,15 @@ export const mailboxSortFields = [
 export type MailboxListQuery = SortedListQuery<typeof mailboxSortFields>;
 
 export const mailboxRepository = {
+  /** The org's mailbox by id; NotFound when it has none such. */
+  async find(db: Executor, orgId: string, mailboxId: string) {
+    const [row] = await db
+      .select()
+      .from(mailboxes)
+      .where(and(eq(mailboxes.orgId, orgId), eq(mailboxes.id, mailboxId)));
+    if (!row) throw notFound('Mailbox');
+    return row;
+  },
   /**
    * One page of the org's mailboxes: `q` finds a name containing it (case-insensitive, taken
    * literally), sorted by `sort` (default `name`; never-read mailboxes last by lastMessageAt)

@@ -167,19 +167,8 @@ export const mailboxRoutes =
     app.get('/orgs/:orgId/mailboxes/:mailboxId', {
       config: access.org('viewer'),
       schema: { tags: ['mailboxes'], params, response: { 200: mailbox } },
-      handler: async (request) => {
-        const [row] = await db
-          .select()
-          .from(mailboxes)
-          .where(
-            and(
-              eq(mailboxes.orgId, orgOf(request).orgId),
-              eq(mailboxes.id, request.params.mailboxId),
-            ),
-          );
-        if (!row) throw notFound('Mailbox');
-        return row;
-      },
+      handler: async (request) =>
+        mailboxRepository.find(db, orgOf(request).orgId, request.params.mailboxId),
     });
 
     app.patch('/orgs/:orgId/mailboxes/:mailboxId', {
@@ -264,16 +253,11 @@ export const mailboxRoutes =
         response: { 200: z.object({ ok: z.boolean(), error: z.string().optional() }) },
       },
       handler: async (request) => {
-        const [row] = await db
-          .select()
-          .from(mailboxes)
-          .where(
-            and(
-              eq(mailboxes.orgId, orgOf(request).orgId),
-              eq(mailboxes.id, request.params.mailboxId),
-            ),
-          );
-        if (!row) throw notFound('Mailbox');
+        const row = await mailboxRepository.find(
+          db,
+          orgOf(request).orgId,
+          request.params.mailboxId,
+        );
         const login = async (forceRefresh: boolean) => {
           const checked = await assertPublicMailHost(row.host, {
             allowPrivate: deps.config.mailAllowPrivateHosts,
