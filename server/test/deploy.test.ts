@@ -125,6 +125,35 @@ async function prepareOfflineContext(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Polls the container's /readyz until it answers 2xx or `deadline` (epoch ms) passes; answers
+ * the last status seen, printing the container's log when it is not `ready`.
+ */
+async function readyWithin(
+  port: number,
+  container: string,
+  env: NodeJS.ProcessEnv,
+  deadline: number,
+): Promise<string | undefined> {
+  let body: { status?: string } = {};
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      body = (await res.json()) as { status?: string };
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (body.status !== 'ready')
+    console.log(
+      (await run('docker', ['logs', container], { env }).catch((e) => e as { stdout: string }))
+        .stdout,
+    );
+  return body.status;
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -389,24 +418,8 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
       { env },
     );
     try {
-      let body: { status?: string } = {};
-      while (Date.now() - t0 < 45_000) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-          body = (await res.json()) as { status?: string };
-          if (res.ok) break;
-        } catch {
-          // not listening yet
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      expect(await readyWithin(port, name, env, t0 + 45_000)).toBe('ready');
       timings.readySeconds = (Date.now() - t0) / 1000;
-      if (body.status !== 'ready')
-        console.log(
-          (await run('docker', ['logs', name], { env }).catch((e) => e as { stdout: string }))
-            .stdout,
-        );
-      expect(body.status).toBe('ready');
       const spa = await fetch(`http://127.0.0.1:${port}/`);
       await spa.text();
       expect(spa.status).toBe(200);
@@ -463,24 +476,8 @@ describe.skipIf(!required)('the image on the Docker engine', () => {
     );
     try {
       const t0 = Date.now();
-      let body: { status?: string } = {};
-      while (Date.now() - t0 < 60_000) {
-        try {
-          const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-          body = (await res.json()) as { status?: string };
-          if (res.ok) break;
-        } catch {
-          // not listening yet
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      expect(await readyWithin(port, name, env, t0 + 60_000)).toBe('ready');
       timings.startSeconds = (Date.now() - t0) / 1000;
-      if (body.status !== 'ready')
-        console.log(
-          (await run('docker', ['logs', name], { env }).catch((e) => e as { stdout: string }))
-            .stdout,
-        );
-      expect(body.status).toBe('ready');
     } finally {
       await run('docker', ['rm', '-f', name], { env }).catch(() => {});
     }
