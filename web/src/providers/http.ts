@@ -70,8 +70,8 @@ export interface ApiRequest {
   signal?: AbortSignal;
 }
 
-/** Calls `/api/v1{path}`; resolves with the parsed JSON (undefined for 204), rejects with HttpError. */
-export async function api<T = unknown>(path: string, req: ApiRequest = {}): Promise<T> {
+/** The request as sent (bearer token, JSON body) and its answer; a network failure is an HttpError. */
+async function send(path: string, req: ApiRequest): Promise<Response> {
   const headers: Record<string, string> = { Accept: 'application/json, application/problem+json' };
   const token = session.getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -80,9 +80,8 @@ export async function api<T = unknown>(path: string, req: ApiRequest = {}): Prom
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(req.body);
   }
-  let res: Response;
   try {
-    res = await fetch(`${API_BASE}${path}${queryString(req.query)}`, {
+    return await fetch(`${API_BASE}${path}${queryString(req.query)}`, {
       method: req.method ?? 'GET',
       headers,
       body,
@@ -92,15 +91,38 @@ export async function api<T = unknown>(path: string, req: ApiRequest = {}): Prom
     if ((err as Error)?.name === 'AbortError') throw err;
     throw new HttpError('ra.notification.http_error', 0, {});
   }
-  const text = await res.text();
-  let json: unknown = undefined;
-  if (text) {
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = { detail: text };
-    }
+}
+
+/** The answer's JSON (undefined when empty); a non-JSON body is kept as a problem's detail. */
+function parsed(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { detail: text };
   }
+}
+
+/** Calls `/api/v1{path}`; resolves with the parsed JSON (undefined for 204), rejects with HttpError. */
+export async function api<T = unknown>(path: string, req: ApiRequest = {}): Promise<T> {
+  const res = await send(path, req);
+  const json = parsed(await res.text());
   if (!res.ok) throw problemToHttpError(res.status, json);
   return json as T;
+}
+
+/**
+ * Saves what `/api/v1{path}` answers as a file, under the name its Content-Disposition gives
+ * (`fallbackName` without one); rejects with HttpError as `api` does.
+ */
+export async function download(path: string, fallbackName: string, req: ApiRequest = {}) {
+  const res = await send(path, req);
+  if (!res.ok) throw problemToHttpError(res.status, parsed(await res.text()));
+  const named = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
+  const url = URL.createObjectURL(await res.blob());
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = named ?? fallbackName;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

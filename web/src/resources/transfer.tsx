@@ -23,8 +23,8 @@ import {
   Typography,
 } from '@mui/material';
 import { useNotify, usePermissions, useRefresh, useTranslate } from 'react-admin';
-import { api } from '../providers/http';
-import { orgStore, useCurrentOrg } from '../providers/orgSettings';
+import { api, download } from '../providers/http';
+import { orgStore } from '../providers/orgSettings';
 import { atLeast } from '../providers/roles';
 import { session } from '../providers/session';
 
@@ -42,21 +42,6 @@ export type ImportResult = {
   temporaryPasswords: { email: string; password: string }[];
 };
 const SECTIONS = ['members', 'bots', 'chats', 'mailboxes', 'webhooks', 'rules'] as const;
-
-/** The file name the server also suggests: notifypro-<org>-<date>.json. */
-export const exportFileName = (orgName: string, now = new Date()) =>
-  `notifypro-${orgName.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 60) || 'org'}-${now.toISOString().slice(0, 10)}.json`;
-
-function saveJson(doc: unknown, filename: string) {
-  const url = URL.createObjectURL(
-    new Blob([JSON.stringify(doc, null, 2)], { type: 'application/json' }),
-  );
-  const link = document.createElement('a');
-  link.href = url;
-  link.download = filename;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 /** An export document from a file the person chose; undefined when it is not JSON. */
 export async function readExportFile(file: File): Promise<unknown> {
@@ -103,7 +88,6 @@ export function TransferCard() {
   const translate = useTranslate();
   const notify = useNotify();
   const refresh = useRefresh();
-  const org = useCurrentOrg();
   const { permissions } = usePermissions();
   const owner = atLeast(permissions, 'owner');
   const [exportPassphrase, setExportPassphrase] = useState('');
@@ -125,15 +109,13 @@ export function TransferCard() {
     }
   };
 
-  const download = (withSecrets: boolean) =>
+  const downloadExport = (withSecrets: boolean) =>
     run(async () => {
-      const doc = withSecrets
-        ? await api(`${orgPath()}/export`, {
-            method: 'POST',
-            body: { passphrase: exportPassphrase },
-          })
-        : await api(`${orgPath()}/export`);
-      saveJson(doc, exportFileName(org?.name ?? 'org'));
+      await download(
+        `${orgPath()}/export`,
+        'notifypro-export.json',
+        withSecrets ? { method: 'POST', body: { passphrase: exportPassphrase } } : {},
+      );
       notify('np.transfer.downloaded', { type: 'success' });
     });
 
@@ -166,7 +148,7 @@ export function TransferCard() {
           <Grid size={{ xs: 12, md: 6 }}>
             <Stack spacing={2}>
               <Typography variant="subtitle2">{translate('np.transfer.export')}</Typography>
-              <Button variant="outlined" disabled={busy} onClick={() => void download(false)}>
+              <Button variant="outlined" disabled={busy} onClick={() => void downloadExport(false)}>
                 {translate('np.transfer.download')}
               </Button>
               {owner ? (
@@ -185,7 +167,7 @@ export function TransferCard() {
                   <Button
                     variant="outlined"
                     disabled={busy || exportPassphrase.length < MIN_PASSPHRASE}
-                    onClick={() => void download(true)}
+                    onClick={() => void downloadExport(true)}
                   >
                     {translate('np.transfer.download_secrets')}
                   </Button>
