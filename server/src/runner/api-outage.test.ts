@@ -4,7 +4,7 @@ import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
 import { createListeningTestApp } from '../../test/listening-app.js';
-import { startTestSupervisor } from '../../test/supervisor-kit.js';
+import { startTestSupervisor, supervisedBotInGroups } from '../../test/supervisor-kit.js';
 import { startTcpProxy } from '../../test/tcp-proxy.js';
 import { eventually } from '../../test/wait.js';
 import { deliveries } from '../db/schema.js';
@@ -41,36 +41,26 @@ const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
 
 describe('the api away for longer than a lease while its runner sends', () => {
   it('sends every message once: the reports wait for the api, the leases that ran out are not sent again', async () => {
-    const tg = fake.addBot({});
-    const bot = await api('POST', '/bots', { name: 'outage', token: tg.token });
-    expect(bot.statusCode).toBe(201);
-    const botId = bot.json().id as string;
-    await eventually(async () => (await api('GET', `/bots/${botId}`)).json().status === 'running');
-    const groups = Array.from(
-      { length: 2 },
-      () => fake.botAddedToGroup({ token: tg.token, chat: { type: 'group' } }).chat.id,
-    );
-    const chatIds = await eventually(async () => {
-      const items = (await api('GET', '/chats')).json().items as Array<{
-        id: string;
-        telegramChatId: number;
-      }>;
-      const ids = groups.map((g) => items.find((c) => c.telegramChatId === g)?.id);
-      return ids.every(Boolean) && (ids as string[]);
-    });
+    const {
+      tg,
+      botId,
+      telegramChatIds: groups,
+      chatIds,
+    } = await supervisedBotInGroups(t, owner, fake, { name: 'outage', groups: 2 });
 
     // 8 per group go at about 1/s per chat after a burst of 3: the cut falls mid-stream.
     const texts = Array.from({ length: 8 }, (_, i) => `m${i}`);
     for (const text of texts)
       expect((await api('POST', '/notifications', { text, chatIds })).statusCode).toBe(202);
     await fake.waitForMessages(4, { token: tg.token, timeoutMs: 20_000 });
-    const sentRows = async () =>
+    const statuses = async () =>
       (
         await t.deps.db
           .select({ status: deliveries.status })
           .from(deliveries)
           .where(eq(deliveries.botId, botId))
-      ).filter((r) => r.status === 'sent').length;
+      ).map((r) => r.status);
+    const sentRows = async () => (await statuses()).filter((s) => s === 'sent').length;
     proxy.cut();
     // (a report the api had read before the cut commits within a moment)
     await new Promise((r) => setTimeout(r, 200));
@@ -83,11 +73,8 @@ describe('the api away for longer than a lease while its runner sends', () => {
 
     await eventually(
       async () => {
-        const rows = await t.deps.db
-          .select({ status: deliveries.status })
-          .from(deliveries)
-          .where(eq(deliveries.botId, botId));
-        return rows.length === 16 && rows.every((r) => r.status === 'sent');
+        const all = await statuses();
+        return all.length === 16 && all.every((s) => s === 'sent');
       },
       { ms: 60_000 },
     );

@@ -4,7 +4,7 @@ import type { TestApp } from '../../test/app.js';
 import { signup, type SignedUp } from '../../test/factories.js';
 import { startFakeTelegram, type FakeTelegram } from '../../test/fake-telegram/server.js';
 import { createListeningTestApp } from '../../test/listening-app.js';
-import { startTestSupervisor } from '../../test/supervisor-kit.js';
+import { startTestSupervisor, supervisedBotInGroups } from '../../test/supervisor-kit.js';
 import { eventually } from '../../test/wait.js';
 import { deliveries } from '../db/schema.js';
 import type { Supervisor } from './supervisor.js';
@@ -37,23 +37,12 @@ const api = (method: 'GET' | 'POST', url: string, payload?: object) =>
 
 describe('a runner killed with SIGKILL mid-batch', () => {
   it('leaves nothing unsent: the next runner re-claims after the lease, at most the one in flight per chat twice', async () => {
-    const tg = fake.addBot({});
-    const bot = await api('POST', '/bots', { name: 'crash', token: tg.token });
-    expect(bot.statusCode).toBe(201);
-    const botId = bot.json().id as string;
-    await eventually(async () => (await api('GET', `/bots/${botId}`)).json().status === 'running');
-    const groups = Array.from(
-      { length: 4 },
-      () => fake.botAddedToGroup({ token: tg.token, chat: { type: 'group' } }).chat.id,
-    );
-    const chatIds = await eventually(async () => {
-      const items = (await api('GET', '/chats')).json().items as Array<{
-        id: string;
-        telegramChatId: number;
-      }>;
-      const ids = groups.map((g) => items.find((c) => c.telegramChatId === g)?.id);
-      return ids.every(Boolean) && (ids as string[]);
-    });
+    const {
+      tg,
+      botId,
+      telegramChatIds: groups,
+      chatIds,
+    } = await supervisedBotInGroups(t, owner, fake, { name: 'crash', groups: 4 });
 
     // 10 per group: 3 at once, then 1/s each (Telegram's per-chat limit) — about 8 s in all.
     const texts = Array.from({ length: 10 }, (_, i) => `m${i}`);

@@ -15,6 +15,30 @@ afterAll(async () => {
 
 const log = { warn: () => {}, error: () => {}, info: () => {} };
 
+/** A bot of the fake Telegram and a private chat of a user with it. */
+function botWithPrivateChat() {
+  const tg = fake.addBot({});
+  const chatId = fake.addChat({
+    id: fake.addUser({}).id,
+    type: 'private',
+    firstName: 'p',
+    botTokens: [tg.token],
+  }).id;
+  return { tg, chatId };
+}
+
+/** A delivery as the claim hands it out: `text` to a private chat, first attempt. */
+const claimedTo = (chatId: number, id: string, seq: number, text = id): ClaimedDelivery => ({
+  id,
+  seq,
+  telegramChatId: chatId,
+  chatType: 'private',
+  text,
+  silent: false,
+  disableLinkPreview: false,
+  attempts: 1,
+});
+
 it('hands a claimed batch to the Bot API client before it starts the next long poll', async () => {
   const tg = fake.addBot({});
   const chats = [0, 1].map(
@@ -156,23 +180,8 @@ it('a delivery claimed again before its report answered (a migrated group) is se
 });
 
 it('a delivery claimed again while its report of sent was on its way (its lease ran out) is not sent twice', async () => {
-  const tg = fake.addBot({});
-  const chatId = fake.addChat({
-    id: fake.addUser({}).id,
-    type: 'private',
-    firstName: 'p',
-    botTokens: [tg.token],
-  }).id;
-  const d: ClaimedDelivery = {
-    id: 's1',
-    seq: 1,
-    telegramChatId: chatId,
-    chatType: 'private',
-    text: 'once',
-    silent: false,
-    disableLinkPreview: false,
-    attempts: 1,
-  };
+  const { tg, chatId } = botWithPrivateChat();
+  const d = claimedTo(chatId, 's1', 1, 'once');
   const race = racingApi(d, { ...d, attempts: 2 }, 'sent');
   const loop = startDeliveryLoop({
     internalApi: race.api,
@@ -194,23 +203,8 @@ it('a delivery claimed again while its report of sent was on its way (its lease 
 });
 
 it('a report the api did not take (unreachable, 5xx) is retried until it is; a 4xx is not', async () => {
-  const tg = fake.addBot({});
-  const chatId = fake.addChat({
-    id: fake.addUser({}).id,
-    type: 'private',
-    firstName: 'p',
-    botTokens: [tg.token],
-  }).id;
-  const claimed = (id: string, seq: number): ClaimedDelivery => ({
-    id,
-    seq,
-    telegramChatId: chatId,
-    chatType: 'private',
-    text: `text of ${id}`,
-    silent: false,
-    disableLinkPreview: false,
-    attempts: 1,
-  });
+  const { tg, chatId } = botWithPrivateChat();
+  const claimed = (id: string, seq: number) => claimedTo(chatId, id, seq, `text of ${id}`);
   const calls: string[] = [];
   let claims = 0;
   let release: () => void = () => {};
@@ -254,23 +248,8 @@ it('a report the api did not take (unreachable, 5xx) is retried until it is; a 4
 });
 
 it('stopping, a chat gives back what it holds, also what a last long poll hands out meanwhile', async () => {
-  const tg = fake.addBot({});
-  const chatId = fake.addChat({
-    id: fake.addUser({}).id,
-    type: 'private',
-    firstName: 'p',
-    botTokens: [tg.token],
-  }).id;
-  const claimed = (id: string, seq: number): ClaimedDelivery => ({
-    id,
-    seq,
-    telegramChatId: chatId,
-    chatType: 'private',
-    text: id,
-    silent: false,
-    disableLinkPreview: false,
-    attempts: 1,
-  });
+  const { tg, chatId } = botWithPrivateChat();
+  const claimed = (id: string, seq: number) => claimedTo(chatId, id, seq);
   // a1's send hangs long enough for the loop to be told to stop meanwhile.
   fake.failNext({ token: tg.token, method: 'sendMessage', fault: { type: 'timeout', ms: 400 } });
   let claims = 0;
