@@ -71,6 +71,18 @@ describe('backup and transfer', () => {
     });
     expect(removed.statusCode).toBe(204);
 
+    // A wrong passphrase: the server's refusal on the page, nothing imported.
+    await page.getByTestId('transfer-file').setInputFiles(sealed.file);
+    await card.getByLabel('Passphrase of the file').fill('day manager 2026');
+    await card.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.locator('.MuiSnackbar-root').getByText('Wrong passphrase').waitFor();
+    const refused = await sys.t.request({
+      method: 'GET',
+      url: `/api/v1/orgs/${orgId}/webhooks`,
+      token,
+    });
+    expect(refused.json().items).toEqual([]);
+
     await page.getByTestId('transfer-file').setInputFiles(sealed.file);
     await card.getByLabel('Passphrase of the file').fill('night manager 2026');
     await card.getByRole('button', { name: 'Import', exact: true }).click();
@@ -108,7 +120,10 @@ describe('backup and transfer', () => {
     });
     await card.getByRole('button', { name: 'Import', exact: true }).click();
     await page.locator('.MuiSnackbar-root').getByText('not an export document').waitFor();
-    expect(failuresOf(page)).toEqual([]);
+    // The one refusal the page met is the wrong passphrase's.
+    expect(failuresOf(page)).toEqual([
+      { status: 400, method: 'POST', path: `/api/v1/orgs/${orgId}/import` },
+    ]);
 
     // The plain file also makes a new organization, from the switcher: its name from the file,
     // the webhook with a new URL (this installation has its token), shown until "Open".
@@ -137,7 +152,7 @@ describe('backup and transfer', () => {
     });
     expect(copied.json().items.map((w: { name: string }) => w.name)).toEqual(['Front desk alarms']);
     expect(copied.json().items[0].url).not.toBe(hook.json().url);
-    expect(failuresOf(page)).toEqual([]);
+    expect(failuresOf(page)).toHaveLength(1);
 
     // An admin downloads, and is offered no import.
     const admin = { email: `admin-${unique()}@example.test`, password: 'admin password 1' };

@@ -222,6 +222,29 @@ describe('internal delivery API', () => {
     expect(await row(r2!.id)).toMatchObject({ status: 'sent', telegramMessageIds: [42] });
   });
 
+  it("refuses a report from another org's runner: 404, the delivery as it was", async () => {
+    await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
+    await post({ text: 'mine', chatIds: [chatIds[0]] });
+    const [mine] = (await internal('/deliveries/claim', { limit: 10, waitMs: 0 })).json()
+      .deliveries as Array<{ id: string }>;
+    const other = await signup(t);
+    const theirToken = 'npr_test_other_org_runner_0123456789';
+    await insertBot(t, other.orgId, { runnerToken: theirToken });
+    const before = (
+      await t.deps.db.select().from(deliveries).where(eq(deliveries.id, mine!.id))
+    )[0];
+    const res = await t.request({
+      method: 'POST',
+      url: `/internal/v1/deliveries/${mine!.id}/result`,
+      token: theirToken,
+      payload: { outcome: 'failed', error: 'not yours' },
+    });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    const after = (await t.deps.db.select().from(deliveries).where(eq(deliveries.id, mine!.id)))[0];
+    expect(after).toEqual(before);
+  });
+
   it('holds later deliveries to a chat while an earlier one backs off; released ones go back unattempted', async () => {
     await t.deps.db.update(deliveries).set({ status: 'sent' }).where(eq(deliveries.botId, botId));
     const chat = chatIds[1]!;
